@@ -1,0 +1,93 @@
+"""Sans-IO helpers for building POP3 commands and reading single-line replies."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from typing import Optional, Union
+
+__all__ = [
+    "FORBIDDEN",
+    "TIMESTAMP",
+    "apop_digest",
+    "check_command",
+    "decode_challenge",
+    "encode_response",
+    "parse_capa",
+    "parse_stat",
+]
+
+#: What can never appear in a command line: it would end the line early or truncate it.
+FORBIDDEN = re.compile(r"[\r\n\x00]")
+_FORBIDDEN_BYTES = re.compile(rb"[\r\n\x00]")
+
+#: The APOP timestamp in a greeting (RFC 1939 section 7); the stdlib exposes the same pattern
+#: as ``POP3.timestamp``.
+TIMESTAMP = re.compile(rb"\+OK.[^<]*(<.*>)")
+
+
+class BadReply(ValueError):
+    """A reply that does not have the shape its command requires."""
+
+
+def check_command(line: Union[str, bytes]) -> None:
+    """Refuse a command line that carries CR, LF or NUL (command injection)."""
+    pattern = FORBIDDEN if isinstance(line, str) else _FORBIDDEN_BYTES
+    if pattern.search(line):  # type: ignore[arg-type]
+        raise ValueError("POP3 command lines must not contain CR, LF or NUL characters")
+
+
+def apop_digest(welcome: bytes, secret: bytes) -> Optional[str]:
+    """The APOP digest for ``secret``, or None when the greeting has no timestamp."""
+    match = TIMESTAMP.match(welcome)
+    if not match:
+        return None
+    return hashlib.md5(match.group(1) + secret).hexdigest()
+
+
+def parse_stat(reply: bytes) -> tuple[int, int]:
+    """``+OK count size`` as two integers (extra words are allowed by RFC 1939)."""
+    words = reply.split()
+    if len(words) < 3:
+        raise BadReply("Invalid STAT response format")
+    try:
+        return int(words[1]), int(words[2])
+    except ValueError:
+        raise BadReply("Invalid STAT response data: non-numeric values") from None
+
+
+def parse_capa(lines: list[bytes]) -> dict[str, list[str]]:
+    """CAPA lines as ``{name: [arguments]}``; blank lines carry nothing and are skipped."""
+    caps: dict[str, list[str]] = {}
+    for line in lines:
+        try:
+            words = line.decode("ascii").split()
+        except UnicodeDecodeError:
+            raise BadReply("CAPA response is not ASCII") from None
+        if words:
+            caps[words[0]] = words[1:]
+    return caps
+
+
+def decode_challenge(reply: bytes) -> bytes:
+    """The SASL challenge carried by a ``+ base64`` continuation (RFC 5034)."""
+    data = reply[1:].lstrip(b" ")
+    if not data:
+        return b""
+    try:
+        return base64.b64decode(data, validate=True)
+    except binascii.Error:
+        # Some servers drop the padding; accept what decodes once it is restored.
+        try:
+            return base64.b64decode(data + b"=" * (-len(data) % 4))
+        except binascii.Error:
+            raise BadReply("AUTH challenge is not valid base64") from None
+
+
+def encode_response(response: bytes, initial: bool = False) -> str:
+    """A SASL response in base64; an empty *initial* response is ``=`` (RFC 5034 section 4),
+    an empty response to a challenge is an empty line."""
+    encoded = base64.b64encode(response).decode("ascii")
+    return encoded or ("=" if initial else "")

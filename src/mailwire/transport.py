@@ -1,0 +1,490 @@
+"""Everything in mailwire that performs I/O: connecting, TLS, STARTTLS, subprocess streams, and
+the buffered reader both protocols read from.
+
+The protocol modules and the sans-IO parsers never touch ``socket``, ``ssl``, ``select`` or
+``subprocess`` themselves; they call the functions here. That keeps the hardening rules (line
+limits, deadlines, the STARTTLS plaintext guard) in one place.
+
+The :class:`Reader` is file-like (``readline``, ``read``, ``close``) so that it can stand where
+the stdlib keeps ``sock.makefile('rb')``; its extra methods (:meth:`Reader.peek_lines`,
+:meth:`Reader.read_bounded`) serve the fast paths.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import select
+import socket
+import subprocess
+import time
+from typing import IO, TYPE_CHECKING, Any, Optional, Protocol, Union
+
+from ._errors import ConnectionClosed, LimitExceeded, LineTooLong, PlaintextInjection
+
+if TYPE_CHECKING:
+    import ssl as _ssl_mod
+
+try:
+    import ssl
+
+    HAVE_SSL = True
+except ImportError:  # pragma: no cover - Python built without OpenSSL
+    ssl = None  # type: ignore[assignment]
+    HAVE_SSL = False
+
+__all__ = [
+    "BLOCK_SIZE",
+    "HAVE_SSL",
+    "PROGRESS_QUANTUM",
+    "VERIFY_BY_DEFAULT",
+    "Deadline",
+    "PipeSource",
+    "ProcessStream",
+    "Reader",
+    "SocketSource",
+    "Source",
+    "Timeout",
+    "connect",
+    "default_context",
+    "make_reader",
+    "shutdown_and_close",
+    "start_tls",
+    "wrap_tls",
+]
+
+#: Size of the reader's receive buffer. Large blocks keep the number of system calls and
+#: Python-level iterations low on bulk transfers.
+BLOCK_SIZE = 256 * 1024
+
+#: On a bulk read, each timeout window must deliver this many bytes (or finish the read), so a
+#: slow but working link keeps going while a trickling peer is cut off.
+PROGRESS_QUANTUM = 64 * 1024
+
+#: When ``None`` (the default) the ``MAILWIRE_VERIFY_TLS`` environment variable decides whether
+#: contexts mailwire creates for you verify certificates; ``True``/``False`` override it. The
+#: stdlib does not verify, and the drop-in promise keeps that default.
+VERIFY_BY_DEFAULT: Optional[bool] = None
+
+_GLOBAL_DEFAULT_TIMEOUT: Any = socket._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[attr-defined]
+
+_monotonic = time.monotonic
+
+#: The exception a read raises when its time is up (``socket.timeout``; ``TimeoutError`` on
+#: 3.10+), the same type the stdlib modules let through.
+Timeout = socket.timeout
+
+
+def _timed_out() -> socket.timeout:
+    return socket.timeout("timed out")
+
+
+class Deadline:
+    """The time left to finish one read.
+
+    Without a quantum the whole read must finish within ``timeout``. With one, the window starts
+    again whenever ``quantum`` bytes have arrived in it.
+    """
+
+    __slots__ = ("expires", "got", "quantum", "timeout")
+
+    def __init__(self, timeout: Optional[float], quantum: int = 0) -> None:
+        self.timeout = timeout
+        self.quantum = quantum
+        self.got = 0
+        self.expires = None if timeout is None else _monotonic() + timeout
+
+    def remaining(self) -> Optional[float]:
+        if self.expires is None:
+            return None
+        left = self.expires - _monotonic()
+        if left <= 0:
+            raise _timed_out()
+        return left
+
+    def progress(self, count: int) -> None:
+        if self.quantum and self.timeout is not None:
+            self.got += count
+            if self.got >= self.quantum:
+                self.got = 0
+                self.expires = _monotonic() + self.timeout
+
+
+class Source(Protocol):
+    """Where a :class:`Reader` gets its bytes from."""
+
+    def recv_into(self, view: memoryview, remaining: Optional[float]) -> int: ...
+
+    def timeout(self) -> Optional[float]: ...
+
+
+class SocketSource:
+    """Receives from a (possibly TLS) socket, honouring a per-read time budget."""
+
+    __slots__ = ("sock",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def timeout(self) -> Optional[float]:
+        return self.sock.gettimeout()
+
+    def recv_into(self, view: memoryview, remaining: Optional[float]) -> int:
+        sock = self.sock
+        if remaining is None:
+            return sock.recv_into(view)
+        configured = sock.gettimeout()
+        if configured is not None and configured <= remaining:
+            return sock.recv_into(view)
+        # Only shorten the socket's own timeout, and put it back: callers read
+        # sock.gettimeout() and expect the value they set.
+        sock.settimeout(remaining)
+        try:
+            return sock.recv_into(view)
+        finally:
+            sock.settimeout(configured)
+
+
+class PipeSource:
+    """Receives from a pipe (a subprocess's stdout), with an optional timeout."""
+
+    __slots__ = ("_timeout", "fd")
+
+    def __init__(self, fd: int, timeout: Optional[float] = None) -> None:
+        self.fd = fd
+        self._timeout = timeout
+
+    def timeout(self) -> Optional[float]:
+        return self._timeout
+
+    def recv_into(self, view: memoryview, remaining: Optional[float]) -> int:
+        if remaining is None:
+            remaining = self._timeout
+        if remaining is not None:
+            ready, _, _ = select.select([self.fd], [], [], remaining)
+            if not ready:
+                raise _timed_out()
+        return os.readv(self.fd, [view])
+
+
+class Reader:
+    """A buffered, file-like reader with line limits and whole-line deadlines.
+
+    Data is received straight into one reusable buffer; lines are cut out of it with
+    ``bytearray.find``. Memory grows only with bytes actually received.
+    """
+
+    def __init__(self, source: Source, bufsize: int = BLOCK_SIZE) -> None:
+        self._source = source
+        self._buf = bytearray(bufsize)
+        self._view = memoryview(self._buf)
+        self._start = 0
+        self._end = 0
+        self._eof = False
+        self.closed = False
+
+    # -- file-like surface ------------------------------------------------------------------
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+    def deadline(self, quantum: int = 0) -> Deadline:
+        """A fresh time budget based on the source's current timeout."""
+        return Deadline(self._source.timeout(), quantum)
+
+    def buffered(self) -> int:
+        """How many received bytes have not been handed out yet."""
+        return self._end - self._start
+
+    @property
+    def at_eof(self) -> bool:
+        return self._eof and self._start == self._end
+
+    def readline(self, limit: Optional[int] = -1) -> bytes:
+        """Return one line including its LF, at most ``limit`` bytes, or less at EOF.
+
+        The socket's timeout bounds the wait for the whole line, not each receive.
+        """
+        if limit is None:
+            limit = -1
+        start = self._start
+        found = self._buf.find(b"\n", start, self._end)
+        if found >= 0 and (limit < 0 or found - start < limit):
+            self._start = found + 1
+            return self._view[start : found + 1].tobytes()
+        return self._readline_slow(limit)
+
+    def _readline_slow(self, limit: int) -> bytes:
+        deadline: Optional[Deadline] = None
+        scanned = 0  # bytes after _start already known to hold no LF
+        while True:
+            start, end = self._start, self._end
+            found = self._buf.find(b"\n", start + scanned, end)
+            if found >= 0:
+                stop = found + 1
+                if 0 <= limit < stop - start:
+                    stop = start + limit
+                return self._take(stop)
+            if 0 <= limit <= end - start:
+                return self._take(start + limit)
+            scanned = end - start
+            if deadline is None:
+                deadline = Deadline(self._source.timeout())
+            if not self._fill(deadline):
+                return self._take(self._end)
+
+    def read(self, size: Optional[int] = -1) -> bytes:
+        """Return ``size`` bytes (fewer only at EOF); everything up to EOF when negative."""
+        if size is None or size < 0:
+            return self._read_to_eof()
+        start = self._start
+        if size <= self._end - start:
+            self._start = start + size
+            return self._view[start : start + size].tobytes()
+        return self.read_bounded(size, size)
+
+    def readinto(self, target: Any) -> int:
+        view = memoryview(target).cast("B")
+        data = self.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    def __iter__(self) -> Reader:
+        return self
+
+    def __next__(self) -> bytes:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    # -- bulk reads -------------------------------------------------------------------------
+
+    def read_bounded(self, size: int, limit: int, what: str = "literal") -> bytes:
+        """Read exactly ``size`` bytes (fewer only at EOF) if ``size <= limit``.
+
+        The result is built in a growing ``BytesIO`` whose buffer becomes the returned bytes
+        without a final copy, so memory follows what was received, never what was announced.
+        """
+        if size > limit:
+            raise LimitExceeded(what, limit)
+        out = io.BytesIO()
+        have = self._end - self._start
+        if have:
+            take = min(have, size)
+            out.write(self._view[self._start : self._start + take])
+            self._start += take
+        remaining = size - out.tell()
+        if remaining:
+            deadline = Deadline(self._source.timeout(), PROGRESS_QUANTUM)
+            while remaining:
+                got = self._fill(deadline)
+                if not got:
+                    break
+                take = min(got, remaining)
+                out.write(self._view[self._start : self._start + take])
+                self._start += take
+                remaining -= take
+        return out.getvalue()
+
+    def _read_to_eof(self) -> bytes:
+        out = io.BytesIO()
+        deadline = Deadline(self._source.timeout(), PROGRESS_QUANTUM)
+        while True:
+            if self._end > self._start:
+                out.write(self._view[self._start : self._end])
+                self._start = self._end
+            if not self._fill(deadline):
+                return out.getvalue()
+
+    def peek_lines(self, maxline: int, deadline: Deadline) -> bytes:
+        """Return every complete line buffered (receiving until there is one), unconsumed.
+
+        Raises :class:`LineTooLong` when a line reaches ``maxline`` bytes without its LF and
+        :class:`ConnectionClosed` at EOF. Call :meth:`consume` with what was used.
+        """
+        while True:
+            start, end = self._start, self._end
+            last = self._buf.rfind(b"\n", start, end)
+            if last >= 0:
+                return self._view[start : last + 1].tobytes()
+            if end - start >= maxline:
+                raise LineTooLong(maxline)
+            if not self._fill(deadline):
+                raise ConnectionClosed(self._view[start:end].tobytes())
+
+    def consume(self, count: int) -> None:
+        self._start += count
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _take(self, stop: int) -> bytes:
+        start = self._start
+        self._start = stop
+        return self._view[start:stop].tobytes()
+
+    def _fill(self, deadline: Deadline) -> int:
+        """Receive once into the free space; 0 means EOF."""
+        if self._eof:
+            return 0
+        start, end = self._start, self._end
+        size = len(self._buf)
+        if start == end:
+            self._start = self._end = start = end = 0
+        elif size - end < size // 4:
+            pending = end - start
+            if pending > size // 2:
+                self._grow(size * 2)
+            else:
+                # Move the partial line to the front; memoryview assignment copies with
+                # memmove, so the overlap is safe.
+                self._view[:pending] = self._view[start:end]
+                self._start, self._end = 0, pending
+            end = self._end
+        got = self._source.recv_into(self._view[end:], deadline.remaining())
+        if got:
+            self._end = end + got
+            deadline.progress(got)
+        else:
+            self._eof = True
+        return got
+
+    def _grow(self, size: int) -> None:
+        pending = self._end - self._start
+        buf = bytearray(size)
+        buf[:pending] = self._view[self._start : self._end]
+        self._view.release()
+        self._buf = buf
+        self._view = memoryview(buf)
+        self._start, self._end = 0, pending
+
+
+def make_reader(sock: Any) -> Any:
+    """Our :class:`Reader` for a real socket; the stdlib's ``makefile('rb')`` for anything else.
+
+    Subclasses sometimes return stand-in socket objects from ``_create_socket``; those keep
+    working exactly as with the stdlib.
+    """
+    if isinstance(sock, socket.socket):
+        return Reader(SocketSource(sock))
+    return sock.makefile("rb")
+
+
+def connect(
+    host: str,
+    port: int,
+    timeout: Any = _GLOBAL_DEFAULT_TIMEOUT,
+    source_address: Optional[tuple[str, int]] = None,
+) -> socket.socket:
+    """Open a TCP connection; ``timeout=None`` blocks, the default uses the global default."""
+    return socket.create_connection((host, port), timeout, source_address)
+
+
+def _env_verifies() -> bool:
+    if VERIFY_BY_DEFAULT is not None:
+        return VERIFY_BY_DEFAULT
+    return os.environ.get("MAILWIRE_VERIFY_TLS", "").lower() in ("1", "true", "yes", "on")
+
+
+def default_context(
+    certfile: Optional[str] = None, keyfile: Optional[str] = None
+) -> _ssl_mod.SSLContext:
+    """The context used when the caller gives none.
+
+    Like the stdlib it does not verify certificates, unless verification was switched on with
+    :data:`VERIFY_BY_DEFAULT` or ``MAILWIRE_VERIFY_TLS=1``.
+    """
+    if ssl is None:  # pragma: no cover
+        raise RuntimeError("TLS support missing")
+    if _env_verifies():
+        context = ssl.create_default_context()
+        if certfile or keyfile:
+            context.load_cert_chain(certfile, keyfile)  # type: ignore[arg-type]
+        return context
+    return ssl._create_stdlib_context(certfile=certfile, keyfile=keyfile)  # type: ignore[attr-defined, no-any-return]
+
+
+def wrap_tls(
+    sock: socket.socket, context: _ssl_mod.SSLContext, server_hostname: Optional[str]
+) -> _ssl_mod.SSLSocket:
+    """Wrap ``sock``; SNI and hostname checks follow the context, as in the stdlib."""
+    return context.wrap_socket(sock, server_hostname=server_hostname or None)
+
+
+def _pending_plaintext(sock: Any, reader: Any) -> int:
+    count = reader.buffered() if isinstance(reader, Reader) else 0
+    if isinstance(sock, socket.socket) and sock.fileno() >= 0:
+        # A socket with a timeout waits for readability inside recv() even with MSG_DONTWAIT,
+        # so ask select() first, without waiting.
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if readable:
+                count += len(sock.recv(1, socket.MSG_PEEK))
+        except OSError:
+            pass
+    return count
+
+
+def start_tls(
+    sock: socket.socket,
+    reader: Any,
+    context: _ssl_mod.SSLContext,
+    server_hostname: Optional[str],
+) -> tuple[_ssl_mod.SSLSocket, Any]:
+    """Upgrade a plaintext connection after the server agreed to STARTTLS/STLS.
+
+    A server speaks nothing between its OK and the TLS handshake; any byte already received is
+    plaintext injected by whoever is in the path, and reading it later as if it came over TLS is
+    the classic STARTTLS response injection. So this refuses to go on.
+    """
+    pending = _pending_plaintext(sock, reader)
+    if pending:
+        raise PlaintextInjection(pending)
+    tls_sock = wrap_tls(sock, context, server_hostname)
+    return tls_sock, make_reader(tls_sock)
+
+
+def shutdown_and_close(sock: Any) -> None:
+    """Shut a socket down both ways and close it, tolerating a peer that already left."""
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError as exc:
+        # The peer may be gone already; Windows reports that as WSAEINVAL (10022).
+        if exc.errno != errno.ENOTCONN and getattr(exc, "winerror", 0) != 10022:
+            raise
+    finally:
+        sock.close()
+
+
+class ProcessStream:
+    """A command run through the shell, spoken to over its stdin and stdout."""
+
+    def __init__(self, command: Union[str, list[str]], timeout: Optional[float] = None) -> None:
+        self.process = subprocess.Popen(
+            command,
+            bufsize=0,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            shell=isinstance(command, str),
+            close_fds=True,
+        )
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.writefile: IO[bytes] = self.process.stdin
+        self.readfile: IO[bytes] = self.process.stdout
+        self.reader = Reader(PipeSource(self.readfile.fileno(), timeout))
+
+    def write(self, data: bytes) -> None:
+        self.writefile.write(data)
+        self.writefile.flush()
+
+    def close(self) -> None:
+        self.reader.close()
+        try:
+            self.readfile.close()
+            self.writefile.close()
+        finally:
+            self.process.wait()
