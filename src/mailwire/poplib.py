@@ -1,0 +1,450 @@
+"""A POP3 client: a drop-in replacement for the standard library's ``poplib``.
+
+Same names, signatures, return values (bytes where the stdlib returns bytes), exceptions and
+messages as the newest stdlib, on every Python from 3.9. Differences exist only where they fix
+a bug or close a hole; :mod:`mailwire.deviations` lists each with its reason.
+
+Multi-line responses (``retr``, ``top``, ``list``, ``uidl``, ``capa``) are read a block at a time
+and split in C when ``_getline`` is not overridden; the results are identical to reading line by
+line, which is still what happens when a subclass overrides ``_getline``.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any, Callable, Optional, Union
+
+from . import transport
+from ._compat import MARKER, stdlib_module
+from ._errors import ConnectionClosed, LimitExceeded, LineTooLong, PlaintextInjection
+from ._pop import commands as _commands
+from ._pop.body import DotBody, strip_line
+
+__all__ = ["POP3", "error_proto"]
+
+globals()[MARKER] = True
+
+_std = stdlib_module("poplib")
+_StdErrorProto: type[Exception] = getattr(_std, "error_proto", Exception)
+
+
+class error_proto(_StdErrorProto):  # type: ignore[valid-type, misc]
+    """Raised on any POP3 error reply or protocol violation (socket errors pass through).
+
+    When the stdlib's ``poplib`` imports, this is also a subclass of its ``error_proto``.
+    """
+
+
+HAVE_SSL = transport.HAVE_SSL
+
+#: Standard port.
+POP3_PORT = 110
+#: Standard port for POP3 over implicit TLS.
+POP3_SSL_PORT = 995
+
+CR = b"\r"
+LF = b"\n"
+CRLF = CR + LF
+
+#: Longest line accepted from the server, terminator included (read at call time).
+_MAXLINE = 2048
+
+#: Largest multi-line response accepted, in received bytes (read at call time). A hostile or
+#: broken server could otherwise grow a response for ever.
+_MAXRESPONSE = 1 << 30
+
+_GLOBAL_DEFAULT_TIMEOUT: Any = transport._GLOBAL_DEFAULT_TIMEOUT
+
+#: ``(response, lines, octets)``, the shape of every multi-line reply.
+Lines = list[bytes]
+Capabilities = dict[str, list[str]]
+LongResponse = tuple[bytes, Lines, int]
+
+_DESYNC_MESSAGE = (
+    "-ERR connection out of sync: an earlier response was cut short; close and reconnect"
+)
+
+
+def _module_setting(name: str) -> Any:
+    # Callers patch module globals (mock.patch('poplib._MAXLINE', ...)); read them per call.
+    return globals()[name]
+
+
+class POP3:
+    """A POP3 client connection (RFC 1939, 2449, 2595, 5034, 6856).
+
+    ``POP3(host, port=110, timeout=...)`` connects and reads the greeting. Every command is a
+    method of the same name in lower case; arguments may be str or int. The only exception of
+    its own is :class:`error_proto`.
+    """
+
+    encoding = "UTF-8"
+
+    #: Finds the APOP timestamp in the greeting.
+    timestamp = _commands.TIMESTAMP
+
+    _desync = False
+    _tls_established = False
+    _debugging = 0
+    sock: Any = None
+    file: Any = None
+
+    def __init__(
+        self, host: str, port: int = POP3_PORT, timeout: Any = _GLOBAL_DEFAULT_TIMEOUT
+    ) -> None:
+        self.host = host
+        self.port = port
+        self._tls_established = False
+        sys.audit("poplib.connect", self, host, port)
+        self.sock = self._create_socket(timeout)
+        self.file = transport.make_reader(self.sock)
+        self._debugging = 0
+        try:
+            self.welcome = self._getresp()
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> POP3:
+        return self
+
+    def __exit__(self, exc_type: Any, *args: Any) -> None:
+        # QUIT commits deletions; after an error in the block, only close, so the server
+        # discards them (RFC 1939 section 6) and nothing the caller still needs is lost.
+        try:
+            if exc_type is None and self.sock is not None:
+                self.quit()
+        finally:
+            self.close()
+
+    # -- the overridable I/O seam ---------------------------------------------------------
+
+    def _create_socket(self, timeout: Any) -> Any:
+        if timeout is not None and not timeout:
+            raise ValueError("Non-blocking socket (timeout=0) is not supported")
+        return transport.connect(self.host, self.port, timeout)
+
+    def _putline(self, line: bytes) -> None:
+        if self._debugging > 1:
+            print("*put*", repr(line))
+        sys.audit("poplib.putline", self, line)
+        _commands.check_command(line)
+        self.sock.sendall(line + CRLF)
+
+    def _putcmd(self, line: str) -> None:
+        if self._debugging:
+            print("*cmd*", repr(line))
+        _commands.check_command(line)
+        if self._desync:
+            raise error_proto(_DESYNC_MESSAGE)
+        self._putline(bytes(line, self.encoding))
+
+    def _getline(self) -> tuple[bytes, int]:
+        maxline = _module_setting("_MAXLINE")
+        try:
+            line = self.file.readline(maxline + 1)
+        except transport.Timeout:
+            self._desync = True
+            raise
+        if len(line) > maxline:
+            self._desync = True
+            raise error_proto("line too long")
+        if self._debugging > 1:
+            print("*get*", repr(line))
+        if line[-1:] != LF:
+            # Empty: the server closed. Anything else: it closed in mid-line, and the stdlib's
+            # stripping would silently cut a byte off the partial line.
+            raise error_proto("-ERR EOF")
+        return strip_line(line), len(line)
+
+    def _getresp(self) -> bytes:
+        resp, _ = self._getline()
+        if self._debugging > 1:
+            print("*resp*", repr(resp))
+        if not resp.startswith(b"+"):
+            raise error_proto(resp)
+        return resp
+
+    def _getlongresp(self) -> LongResponse:
+        resp = self._getresp()
+        if self._bulk_reads():
+            lines, octets = self._read_body()
+            return resp, lines, octets
+        lines = []
+        octets = 0
+        line, size = self._getline()
+        while line != b".":
+            if line.startswith(b".."):
+                size -= 1
+                line = line[1:]
+            octets += size
+            lines.append(line)
+            line, size = self._getline()
+        return resp, lines, octets
+
+    def _bulk_reads(self) -> bool:
+        """Whether the body can be read in blocks with results identical to line by line."""
+        return (
+            self._debugging < 2
+            and type(self)._getline is POP3._getline
+            and "_getline" not in self.__dict__
+            and isinstance(self.file, transport.Reader)
+        )
+
+    def _read_body(self) -> tuple[Lines, int]:
+        reader: transport.Reader = self.file
+        maxline = _module_setting("_MAXLINE")
+        body = DotBody(maxline, _module_setting("_MAXRESPONSE"))
+        deadline = reader.deadline(transport.PROGRESS_QUANTUM)
+        try:
+            while not body.done:
+                reader.consume(body.feed(reader.peek_lines(maxline, deadline)))
+        except ConnectionClosed:
+            raise error_proto("-ERR EOF") from None
+        except LineTooLong:
+            self._desync = True
+            raise error_proto("line too long") from None
+        except LimitExceeded:
+            self._desync = True
+            raise error_proto("response too long") from None
+        except transport.Timeout:
+            self._desync = True
+            raise
+        return body.lines, body.octets
+
+    def _shortcmd(self, line: str) -> bytes:
+        self._putcmd(line)
+        return self._getresp()
+
+    def _longcmd(self, line: str) -> LongResponse:
+        self._putcmd(line)
+        return self._getlongresp()
+
+    # -- informational ---------------------------------------------------------------------
+
+    def getwelcome(self) -> bytes:
+        return self.welcome
+
+    def set_debuglevel(self, level: int) -> None:
+        self._debugging = level
+
+    # -- RFC 1939 commands -------------------------------------------------------------------
+
+    def user(self, user: str) -> bytes:
+        """Send the user name; the reply should ask for the password."""
+        return self._shortcmd("USER %s" % user)
+
+    def pass_(self, pswd: str) -> bytes:
+        """Send the password; the mailbox stays locked until :meth:`quit`."""
+        return self._shortcmd("PASS %s" % pswd)
+
+    def stat(self) -> tuple[int, int]:
+        """Mailbox status as ``(message count, mailbox size)``."""
+        retval = self._shortcmd("STAT")
+        rets = retval.split()
+        if self._debugging:
+            print("*stat*", repr(rets))
+        try:
+            return _commands.parse_stat(retval)
+        except _commands.BadReply as exc:
+            raise error_proto(str(exc)) from None
+
+    def list(self, which: Union[int, str, None] = None) -> Any:
+        """``(response, ['msg octets', ...], octets)``, or one scan line for ``which``."""
+        if which is not None:
+            return self._shortcmd("LIST %s" % which)
+        return self._longcmd("LIST")
+
+    def retr(self, which: Union[int, str]) -> LongResponse:
+        """Retrieve message ``which`` as ``(response, [line, ...], octets)``."""
+        return self._longcmd("RETR %s" % which)
+
+    def dele(self, which: Union[int, str]) -> bytes:
+        """Mark message ``which`` for deletion (applied at :meth:`quit`)."""
+        return self._shortcmd("DELE %s" % which)
+
+    def noop(self) -> bytes:
+        return self._shortcmd("NOOP")
+
+    def rset(self) -> bytes:
+        """Unmark all messages marked for deletion."""
+        return self._shortcmd("RSET")
+
+    def quit(self) -> bytes:
+        """Commit deletions, unlock the mailbox and close the connection."""
+        resp = self._shortcmd("QUIT")
+        self.close()
+        return resp
+
+    def close(self) -> None:
+        """Close the connection without assuming anything about its state."""
+        try:
+            file = self.file
+            self.file = None
+            if file is not None:
+                file.close()
+        finally:
+            sock = self.sock
+            self.sock = None
+            if sock is not None:
+                transport.shutdown_and_close(sock)
+
+    # -- optional commands -------------------------------------------------------------------
+
+    def rpop(self, user: str) -> bytes:
+        return self._shortcmd("RPOP %s" % user)
+
+    def apop(self, user: str, password: str) -> bytes:
+        """Log in with APOP; needs a ``<timestamp>`` in the server's greeting."""
+        digest = _commands.apop_digest(self.welcome, bytes(password, self.encoding))
+        if digest is None:
+            raise error_proto("-ERR APOP not supported by server")
+        return self._shortcmd("APOP %s %s" % (user, digest))
+
+    def top(self, which: Union[int, str], howmuch: Union[int, str]) -> LongResponse:
+        """The header of message ``which`` and ``howmuch`` lines of its body."""
+        return self._longcmd("TOP %s %s" % (which, howmuch))
+
+    def uidl(self, which: Union[int, str, None] = None) -> Any:
+        """Unique ids: ``(response, ['msg uid', ...], octets)``, or one line for ``which``."""
+        if which is not None:
+            return self._shortcmd("UIDL %s" % which)
+        return self._longcmd("UIDL")
+
+    def utf8(self) -> bytes:
+        """Enter UTF-8 mode (RFC 6856)."""
+        return self._shortcmd("UTF8")
+
+    def capa(self) -> Capabilities:
+        """Server capabilities (RFC 2449) as ``{name: [argument, ...]}``."""
+        try:
+            resp = self._longcmd("CAPA")
+            return _commands.parse_capa(resp[1])
+        except (error_proto, _commands.BadReply):
+            raise error_proto("-ERR CAPA not supported by server") from None
+
+    def auth(
+        self,
+        mechanism: str,
+        authobject: Optional[Callable[[bytes], Union[bytes, str, None]]] = None,
+        initial_response: Union[bytes, str, None] = None,
+    ) -> bytes:
+        """Authenticate with SASL ``mechanism`` (RFC 5034).
+
+        ``authobject(challenge: bytes)`` answers each server challenge with bytes or str
+        (``b'*'`` cancels); ``initial_response`` is sent with the command instead.
+        """
+        if authobject is not None and initial_response is not None:
+            raise ValueError("authobject and initial_response are mutually exclusive")
+        if initial_response is not None:
+            if isinstance(initial_response, str):
+                initial_response = initial_response.encode(self.encoding)
+            encoded = _commands.encode_response(initial_response, initial=True)
+            return self._shortcmd("AUTH %s %s" % (mechanism, encoded))
+        if authobject is None:
+            return self._shortcmd("AUTH %s" % mechanism)
+        self._putcmd("AUTH %s" % mechanism)
+        while True:
+            resp = self._getresp()
+            if resp[:3] == b"+OK":
+                return resp
+            try:
+                challenge = _commands.decode_challenge(resp)
+            except _commands.BadReply as exc:
+                self._putcmd("*")
+                self._getline()
+                raise error_proto("-ERR " + str(exc)) from None
+            answer = authobject(challenge)
+            if answer is None:
+                answer = b""
+            if isinstance(answer, str):
+                answer = answer.encode(self.encoding)
+            if answer == b"*":
+                self._putcmd("*")
+                return self._getresp()
+            self._putcmd(_commands.encode_response(answer))
+
+    def stls(self, context: Any = None) -> bytes:
+        """Upgrade the connection to TLS (RFC 2595).
+
+        Refuses to go on, and closes the connection, if the server sent anything between its
+        ``+OK`` and the handshake: such bytes were not protected by TLS.
+        """
+        if not HAVE_SSL:
+            raise error_proto("-ERR TLS support missing")
+        if self._tls_established:
+            raise error_proto("-ERR TLS session already established")
+        caps = self.capa()
+        if "STLS" not in caps:
+            raise error_proto("-ERR STLS not supported by server")
+        if context is None:
+            context = transport.default_context()
+        resp = self._shortcmd("STLS")
+        try:
+            self.sock, self.file = transport.start_tls(self.sock, self.file, context, self.host)
+        except PlaintextInjection as exc:
+            self.close()
+            raise error_proto("-ERR STLS: " + str(exc)) from None
+        self._tls_established = True
+        return resp
+
+
+if HAVE_SSL:
+
+    class POP3_SSL(POP3):
+        """POP3 over implicit TLS: ``POP3_SSL(host, port=995, *, timeout=..., context=None)``.
+
+        ``keyfile``/``certfile`` (legacy, deprecated) may still be given instead of a context.
+        """
+
+        def __init__(
+            self,
+            host: str,
+            port: int = POP3_SSL_PORT,
+            keyfile: Optional[str] = None,
+            certfile: Optional[str] = None,
+            timeout: Any = _GLOBAL_DEFAULT_TIMEOUT,
+            context: Any = None,
+        ) -> None:
+            if context is not None and keyfile is not None:
+                raise ValueError("context and keyfile arguments are mutually exclusive")
+            if context is not None and certfile is not None:
+                raise ValueError("context and certfile arguments are mutually exclusive")
+            if keyfile is not None or certfile is not None:
+                warnings.warn(
+                    "keyfile and certfile are deprecated, use a custom context instead",
+                    DeprecationWarning,
+                    2,
+                )
+            self.keyfile = keyfile
+            self.certfile = certfile
+            if context is None:
+                context = transport.default_context(certfile=certfile, keyfile=keyfile)
+            self.context = context
+            POP3.__init__(self, host, port, timeout)
+
+        def _create_socket(self, timeout: Any) -> Any:
+            sock = POP3._create_socket(self, timeout)
+            return transport.wrap_tls(sock, self.context, self.host)
+
+        def stls(self, context: Any = None) -> bytes:
+            """Always fails: the session is already encrypted."""
+            raise error_proto("-ERR TLS session already established")
+
+    __all__.append("POP3_SSL")
+
+
+if __name__ == "__main__":
+    _client = POP3(sys.argv[1])  # the stdlib's module also runs as a tiny script
+    print(_client.getwelcome())
+    _client.user(sys.argv[2])
+    _client.pass_(sys.argv[3])
+    _count, _size = _client.stat()
+    for _number in range(1, _count + 1):
+        _header, _lines, _octets = _client.retr(_number)
+        print("Message %d:" % _number)
+        for _line in _lines:
+            print("   " + _line.decode("utf-8", "replace"))
+        print("-----------------------")
+    _client.quit()
