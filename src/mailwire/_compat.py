@@ -7,13 +7,13 @@ put mailwire's module into ``sys.modules`` under the stdlib's name.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 import sys
-import sysconfig
-from types import ModuleType
-from typing import Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+    from typing import Optional
 
 __all__ = ["MARKER", "stdlib_module"]
 
@@ -22,6 +22,9 @@ MARKER = "__mailwire__"
 
 
 def _load_private_copy(name: str) -> Optional[ModuleType]:
+    import importlib.util
+    import sysconfig
+
     path = os.path.join(sysconfig.get_paths()["stdlib"], name + ".py")
     spec = importlib.util.spec_from_file_location("_mailwire_stdlib_" + name, path)
     if spec is None or spec.loader is None:
@@ -41,8 +44,9 @@ def stdlib_module(name: str) -> Optional[ModuleType]:
         return current
     if current is None:
         try:
-            return importlib.import_module(name)
+            __import__(name)
         except ImportError:
             return None
+        return sys.modules[name]
     # The name already points at mailwire: load the stdlib file under a private name.
     return _load_private_copy(name)

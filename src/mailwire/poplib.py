@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any, Callable, Optional, Union
 
 from . import transport
 from ._compat import MARKER, stdlib_module
@@ -21,12 +20,17 @@ from ._errors import ConnectionClosed, LimitExceeded, LineTooLong, PlaintextInje
 from ._pop import commands as _commands
 from ._pop.body import DotBody, strip_line
 
+# typing costs start-up time and memory that a mail script need not pay; annotations only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Optional, Union
+
 __all__ = ["POP3", "error_proto"]
 
 globals()[MARKER] = True
 
 _std = stdlib_module("poplib")
-_StdErrorProto: type[Exception] = getattr(_std, "error_proto", Exception)
+_StdErrorProto = getattr(_std, "error_proto", Exception)
 
 
 class error_proto(_StdErrorProto):  # type: ignore[valid-type, misc]
@@ -54,7 +58,7 @@ _MAXLINE = 2048
 #: broken server could otherwise grow a response for ever.
 _MAXRESPONSE = 1 << 30
 
-_GLOBAL_DEFAULT_TIMEOUT: Any = transport._GLOBAL_DEFAULT_TIMEOUT
+_GLOBAL_DEFAULT_TIMEOUT = transport._GLOBAL_DEFAULT_TIMEOUT
 
 #: ``(response, lines, octets)``, the shape of every multi-line reply.
 Lines = list[bytes]

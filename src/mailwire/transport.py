@@ -15,16 +15,18 @@ from __future__ import annotations
 import errno
 import io
 import os
-import select
 import socket
-import subprocess
 import time
-from typing import IO, TYPE_CHECKING, Any, Optional, Protocol, Union
 
 from ._errors import ConnectionClosed, LimitExceeded, LineTooLong, PlaintextInjection
 
+# typing, subprocess and selectors are imported only where needed: a mail script that only
+# fetches should not pay for them in start-up time and memory.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import re
     import ssl as _ssl_mod
+    from typing import IO, Any, Optional, Protocol, Union
 
 try:
     import ssl
@@ -57,6 +59,11 @@ __all__ = [
 #: Size of the reader's receive buffer. Large blocks keep the number of system calls and
 #: Python-level iterations low on bulk transfers.
 BLOCK_SIZE = 256 * 1024
+
+#: Most bytes handed out at once by :meth:`Reader.peek_lines`: large enough that per-block
+#: costs vanish, small enough that the copies made while splitting a block stay in cache and
+#: add little to peak memory.
+PEEK_SIZE = 64 * 1024
 
 #: On a bulk read, each timeout window must deliver this many bytes (or finish the read), so a
 #: slow but working link keeps going while a trickling peer is cut off.
@@ -111,12 +118,23 @@ class Deadline:
                 self.expires = _monotonic() + self.timeout
 
 
-class Source(Protocol):
-    """Where a :class:`Reader` gets its bytes from."""
+def _readable(fileobj: Any, timeout: float) -> bool:
+    # selectors, not select.select(): the latter fails for descriptors above FD_SETSIZE.
+    import selectors
 
-    def recv_into(self, view: memoryview, remaining: Optional[float]) -> int: ...
+    with selectors.DefaultSelector() as selector:
+        selector.register(fileobj, selectors.EVENT_READ)
+        return bool(selector.select(timeout))
 
-    def timeout(self) -> Optional[float]: ...
+
+if TYPE_CHECKING:
+
+    class Source(Protocol):
+        """Where a :class:`Reader` gets its bytes from."""
+
+        def recv_into(self, view: memoryview, remaining: Optional[float]) -> int: ...
+
+        def timeout(self) -> Optional[float]: ...
 
 
 class SocketSource:
@@ -161,10 +179,8 @@ class PipeSource:
     def recv_into(self, view: memoryview, remaining: Optional[float]) -> int:
         if remaining is None:
             remaining = self._timeout
-        if remaining is not None:
-            ready, _, _ = select.select([self.fd], [], [], remaining)
-            if not ready:
-                raise _timed_out()
+        if remaining is not None and not _readable(self.fd, remaining):
+            raise _timed_out()
         return os.readv(self.fd, [view])
 
 
@@ -301,15 +317,18 @@ class Reader:
             if not self._fill(deadline):
                 return out.getvalue()
 
-    def peek_lines(self, maxline: int, deadline: Deadline) -> bytes:
-        """Return every complete line buffered (receiving until there is one), unconsumed.
+    def peek_lines(self, maxline: int, deadline: Deadline, most: int = PEEK_SIZE) -> bytes:
+        """Return the complete lines buffered, up to about ``most`` bytes (receiving until
+        there is one), unconsumed.
 
         Raises :class:`LineTooLong` when a line reaches ``maxline`` bytes without its LF and
         :class:`ConnectionClosed` at EOF. Call :meth:`consume` with what was used.
         """
         while True:
             start, end = self._start, self._end
-            last = self._buf.rfind(b"\n", start, end)
+            last = self._buf.rfind(b"\n", start, min(end, start + most))
+            if last < 0 and end - start > most:
+                last = self._buf.find(b"\n", start + most, end)
             if last >= 0:
                 return self._view[start : last + 1].tobytes()
             if end - start >= maxline:
@@ -319,6 +338,23 @@ class Reader:
 
     def consume(self, count: int) -> None:
         self._start += count
+
+    def take_match(self, pattern: re.Pattern[bytes]) -> Optional[bytes]:
+        """Consume and return what ``pattern`` matches at the front of the buffered bytes.
+
+        Nothing is received: this only looks at what already arrived, without copying it
+        unless it matches.
+        """
+        start = self._start
+        match = pattern.match(self._buf, start, self._end)
+        if match is None or match.end() == start:
+            return None
+        self._start = end = match.end()
+        return self._view[start:end].tobytes()
+
+    def unread(self, count: int) -> None:
+        """Give back the last ``count`` bytes handed out; only valid before the next read."""
+        self._start -= count
 
     # -- internals --------------------------------------------------------------------------
 
@@ -421,8 +457,7 @@ def _pending_plaintext(sock: Any, reader: Any) -> int:
         # A socket with a timeout waits for readability inside recv() even with MSG_DONTWAIT,
         # so ask select() first, without waiting.
         try:
-            readable, _, _ = select.select([sock], [], [], 0)
-            if readable:
+            if _readable(sock, 0):
                 count += len(sock.recv(1, socket.MSG_PEEK))
         except OSError:
             pass
@@ -449,12 +484,14 @@ def start_tls(
 
 
 def shutdown_and_close(sock: Any) -> None:
-    """Shut a socket down both ways and close it, tolerating a peer that already left."""
+    """Shut a socket down both ways and close it, tolerating a peer that already left and a
+    socket that is already closed (a failed TLS handshake closes the one it wrapped)."""
     try:
-        sock.shutdown(socket.SHUT_RDWR)
+        if sock.fileno() >= 0:
+            sock.shutdown(socket.SHUT_RDWR)
     except OSError as exc:
         # The peer may be gone already; Windows reports that as WSAEINVAL (10022).
-        if exc.errno != errno.ENOTCONN and getattr(exc, "winerror", 0) != 10022:
+        if exc.errno not in (errno.ENOTCONN, errno.EBADF) and getattr(exc, "winerror", 0) != 10022:
             raise
     finally:
         sock.close()
@@ -464,6 +501,8 @@ class ProcessStream:
     """A command run through the shell, spoken to over its stdin and stdout."""
 
     def __init__(self, command: Union[str, list[str]], timeout: Optional[float] = None) -> None:
+        import subprocess
+
         self.process = subprocess.Popen(
             command,
             bufsize=0,

@@ -5,15 +5,23 @@ stripped of CRLF, of a lone LF, or (for the CR...LF shape some servers send) of 
 and the LF; a line beginning with ``..`` loses one dot; ``octets`` counts every received line with
 its terminator, less one per removed dot; the response ends at the first line that is ``.``.
 
-The common case (every line ends in CRLF) is handled a block at a time with ``bytes`` methods
-implemented in C; any block with another line shape goes through the line-by-line rules.
+Most blocks are handled without a Python loop per line. Splitting a block on ``b"\\n."`` finds
+every line that starts with a dot at once: each piece after the first begins just after such a
+dot, so a stuffed line has already lost its extra dot, and the terminator's piece begins with its
+line end. Joining the pieces back with ``b"\\n"`` therefore unstuffs the body in one C call, and
+only the few dotted lines are looked at in Python. Any block outside the simple shapes (bare CRs,
+a lone dot not followed by another, a line near the length limit) goes through the line-by-line
+rules instead.
 """
 
 from __future__ import annotations
 
 from .._errors import LimitExceeded, LineTooLong
 
-__all__ = ["DotBody", "strip_line"]
+__all__ = ["DotBody", "lines_fit", "strip_line"]
+
+# Below this limit the window check would take more calls than simply measuring every line.
+_MIN_WINDOW = 64
 
 
 def strip_line(raw: bytes) -> bytes:
@@ -23,6 +31,28 @@ def strip_line(raw: bytes) -> bytes:
     if raw[:1] == b"\r":
         return raw[1:-1]
     return raw[:-1]
+
+
+def lines_fit(block: bytes, end: int, maxline: int) -> bool:
+    """Whether every line in ``block[:end]`` (which starts and ends at line boundaries) is at
+    most ``maxline`` bytes long, terminator included.
+
+    A line longer than ``maxline`` holds at least ``maxline`` bytes without an LF, and so covers
+    a whole aligned window of ``maxline // 2`` bytes; finding an LF in every window rules that
+    out with a few ``find`` calls per block instead of one ``len`` per line. A window without an
+    LF only means a line *may* be too long, and the exact check decides.
+    """
+    if end <= maxline:
+        return True
+    step = maxline // 2
+    if step >= _MIN_WINDOW:
+        find = block.find
+        for start in range(0, end - step + 1, step):
+            if find(b"\n", start, start + step) < 0:
+                break
+        else:
+            return True
+    return max(map(len, block[:end].split(b"\n"))) + 1 <= maxline
 
 
 class DotBody:
@@ -45,42 +75,49 @@ class DotBody:
 
         Bytes after the terminating ``.`` line are not used: they belong to the next response.
         """
-        if block.startswith(b".\r\n"):
-            end = 0
-        else:
-            found = block.find(b"\n.\r\n")
-            end = len(block) if found < 0 else found + 1
-        crlf = block.count(b"\r\n", 0, end)
-        if crlf == block.count(b"\n", 0, end) and crlf == block.count(b"\r", 0, end):
-            used = self._feed_crlf(block, end)
-        else:
+        used = self._feed_blockwise(block)
+        if used < 0:
             used = self._feed_lines(block)
         self.received += used
         if self.received > self.maxtotal:
             raise LimitExceeded("response", self.maxtotal)
         return used
 
-    def _feed_crlf(self, block: bytes, end: int) -> int:
-        # Every line in block[:end] ends in CRLF and no other CR occurs, so the only
-        # terminator possible is the ".\r\n" line found by the caller.
-        body = block if end == len(block) else block[:end]
-        if body:
-            unstuffed = body.replace(b"\n..", b"\n.") if b"\n.." in body else body
-            first_stuffed = body.startswith(b"..")
-            lines = unstuffed.split(b"\r\n")
-            lines.pop()  # what follows the final CRLF
-            if first_stuffed:
-                lines[0] = lines[0][1:]
-            # The longest received line is at most one dot and CRLF longer than its result;
-            # only then is the exact check, line by line, needed.
-            if max(map(len, lines)) + 3 > self.maxline:
-                return self._feed_lines(block)
-            self.lines.extend(lines)
-            self.octets += len(unstuffed) - first_stuffed
-        if end < len(block):
-            self.done = True
-            return end + 3
-        return end
+    def _feed_blockwise(self, block: bytes) -> int:
+        """The common shapes a block at a time; -1 when the line-by-line rules must decide."""
+        lead = block[:1] == b"."
+        data = b"\n" + block if lead else block
+        pieces = data.split(b"\n.")
+        term = 0
+        for index in range(1, len(pieces)):
+            head = pieces[index][:2]
+            if head[:1] == b".":
+                continue  # a stuffed line, its extra dot already gone
+            if head == b"\r\n" or head[:1] == b"\n":
+                term = index
+                break
+            return -1  # a line with a single leading dot that is not the terminator
+        if term:
+            # data = p0 "\n." p1 "\n." ... p[term-1] "\n." p[term]: the LF before the dot ends
+            # the body; the terminator's own line end follows the dot.
+            body_end = sum(map(len, pieces[:term])) + 2 * (term - 1) + 1
+            used = body_end + 1 + (2 if pieces[term][:1] == b"\r" else 1)
+            body = b"\n".join(pieces[:term]) + b"\n"
+        else:
+            body_end = used = len(data)
+            body = b"\n".join(pieces) if len(pieces) > 1 else data
+        if lead:
+            body = body[1:]
+            body_end -= 1
+            used -= 1
+        lines = body.splitlines()
+        # splitlines() also breaks at a bare CR, which the stdlib keeps inside the line.
+        if body.count(b"\n") != len(lines) or not lines_fit(block, body_end, self.maxline):
+            return -1
+        self.lines += lines
+        self.octets += len(body)
+        self.done = bool(term)
+        return used
 
     def _feed_lines(self, block: bytes) -> int:
         maxline = self.maxline

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import re
-from typing import Optional, Union
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Union
 
 __all__ = [
     "FORBIDDEN",
@@ -44,6 +46,8 @@ def apop_digest(welcome: bytes, secret: bytes) -> Optional[str]:
     match = TIMESTAMP.match(welcome)
     if not match:
         return None
+    import hashlib  # only APOP needs it, and it is costly to import
+
     return hashlib.md5(match.group(1) + secret).hexdigest()
 
 
