@@ -1,0 +1,535 @@
+"""Benchmark runner: stdlib vs mailwire vs a raw socket, same server, same workload, one run.
+
+    .venv/bin/python benchmarks/run.py --suite pop3                 # full size, 3 repetitions
+    .venv/bin/python benchmarks/run.py --suite pop3 --scale 0.05    # quick smoke run
+    .venv/bin/python benchmarks/run.py --only b --impl stdlib,raw --repeat 1 --json out.json
+
+For each selected workload the runner starts the suite's loopback server in its own process,
+then runs every selected client ``--repeat`` times, each run in a fresh ``clients.py``
+subprocess (repetitions interleave the clients, so drift hits them all alike), stops the server
+by PID and checks each client's digest against what the server says a correct client sees.
+It prints a table (median CPU and wall time, maximum peak RSS and RSS growth) and the ratios,
+and with ``--json`` writes everything, every single run included, to a file.
+
+Clients run with ``src/`` first on ``PYTHONPATH``, so ``mailwire`` is the working tree's. If
+``mailwire.<module>`` does not import, it is reported as unavailable and the others still run.
+
+Adding a suite (IMAP): write ``<suite>_server.py`` (same ready-line protocol as
+``pop3_server.py``) and ``<suite>_clients.py`` (a ``WORKLOADS`` table like ``pop3_clients.py``),
+then add a ``Suite`` to ``SUITES`` below.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import selectors
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+SRC = REPO / "src"
+
+IMPLS = ("stdlib", "mailwire", "raw")
+#: CPU speed-up over the stdlib that mailwire aims for on every workload.
+TARGET_SPEEDUP = 2.0
+SEED = 20240601  # corpus.DEFAULT_SEED; repeated so the runner never builds a corpus itself
+KIB = 1024
+MIB = 1024 * KIB
+
+
+@dataclass(frozen=True)
+class Workload:
+    #: ``scale -> parameters`` shared by the server arguments and the clients.
+    params: Callable[[float], dict[str, Any]]
+    #: ``parameters -> one-line description`` for the report.
+    describe: Callable[[Mapping[str, Any]], str]
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    #: Script in benchmarks/ that serves the workload (see pop3_server.py for the protocol).
+    server_script: str
+    #: ``(params, seed) -> server command-line arguments``.
+    server_args: Callable[[Mapping[str, Any], int], list[str]]
+    #: Module each library client imports; ``None`` for the raw client.
+    modules: dict[str, str | None]
+    #: Which entry of the server's ``expected`` digests each client must match.
+    expected_key: dict[str, str]
+    workloads: dict[str, Workload] = field(default_factory=dict)
+
+
+def _size(octets: int) -> str:
+    for unit, name in ((MIB, "MiB"), (KIB, "KiB")):
+        if octets >= unit:
+            return f"{octets / unit:.{0 if octets % unit == 0 else 1}f} {name}"
+    return f"{octets} octets"
+
+
+def _pop3_many(scale: float) -> dict[str, Any]:
+    return {"count": max(1, round(10_000 * scale)), "size": 10 * KIB}
+
+
+def _pop3_one(scale: float) -> dict[str, Any]:
+    return {"count": 1, "size": max(64 * KIB, round(100 * MIB * scale))}
+
+
+SUITES: dict[str, Suite] = {
+    "pop3": Suite(
+        name="pop3",
+        server_script="pop3_server.py",
+        server_args=lambda p, seed: [
+            f"--count={p['count']}",
+            f"--size={p['size']}",
+            f"--seed={seed}",
+        ],
+        modules={"stdlib": "poplib", "mailwire": "mailwire.poplib", "raw": None},
+        expected_key={"stdlib": "lines", "mailwire": "lines", "raw": "wire"},
+        workloads={
+            "a": Workload(
+                _pop3_many,
+                lambda p: (
+                    f"USER/PASS, then retr(i) of each of {p['count']:,} messages "
+                    f"of {_size(p['size'])}"
+                ),
+            ),
+            "b": Workload(_pop3_one, lambda p: f"retr(1) of one {_size(p['size'])} message"),
+        },
+    ),
+    # "imap": Suite(server_script="imap_server.py", modules={"stdlib": "imaplib",
+    #     "mailwire": "mailwire.imaplib", "raw": None}, workloads: fetch many messages,
+    #     single-message fetches, one 100 MiB literal, FETCH FLAGS over 100,000 messages).
+}
+PLANNED_SUITES = {"imap": "IMAP workloads are not written yet (see README)"}
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def client_env() -> dict[str, str]:
+    env = dict(os.environ)
+    path = [str(SRC), env["PYTHONPATH"]] if env.get("PYTHONPATH") else [str(SRC)]
+    env["PYTHONPATH"] = os.pathsep.join(path)
+    return env
+
+
+def check_module(module: str, env: Mapping[str, str]) -> str | None:
+    """``None`` if ``module`` imports in a client process, else why not."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import importlib, sys; importlib.import_module(sys.argv[1])",
+            module,
+        ],
+        cwd=BENCH,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if proc.returncode == 0:
+        return None
+    lines = proc.stderr.strip().splitlines()
+    return lines[-1] if lines else f"exit status {proc.returncode}"
+
+
+class Server:
+    """A suite server in its own process, stopped by PID."""
+
+    def __init__(
+        self, script: str, args: Sequence[str], env: Mapping[str, str], timeout: float
+    ) -> None:
+        self.script = script
+        self.proc = subprocess.Popen(
+            [sys.executable, str(BENCH / script), *args, f"--parent-pid={os.getpid()}"],
+            cwd=BENCH,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+        )
+        try:
+            self.info = self._ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _ready(self, timeout: float) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.proc.stdout, selectors.EVENT_READ)
+            while time.monotonic() < deadline:
+                if selector.select(timeout=0.5):
+                    line = self.proc.stdout.readline()
+                    if not line:
+                        break
+                    info: dict[str, Any] = json.loads(line)
+                    return info
+                if self.proc.poll() is not None:
+                    break
+        raise RuntimeError(
+            f"{self.script} was not ready within {timeout:.0f} s (exit status {self.proc.poll()})"
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # SIGTERM to self.proc.pid
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def run_client(
+    suite: str,
+    workload: str,
+    impl: str,
+    params: Mapping[str, Any],
+    env: Mapping[str, str],
+    timeout: float,
+) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        str(BENCH / "clients.py"),
+        "--suite",
+        suite,
+        "--workload",
+        workload,
+        "--impl",
+        impl,
+        "--params",
+        json.dumps(params),
+    ]
+    try:
+        proc = subprocess.run(
+            command,
+            cwd=BENCH,
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    lines = proc.stdout.strip().splitlines()
+    try:
+        result: dict[str, Any] = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        result = {"error": f"exit status {proc.returncode}, no result"}
+    if "error" in result and proc.stderr.strip():
+        result["stderr"] = proc.stderr.strip()[-2000:]
+    return result
+
+
+def _crc(digest: str | None) -> str:
+    return digest.rsplit(" ", 1)[-1] if digest else "-"
+
+
+def summarise(runs: list[dict[str, Any]], expected: str | None) -> dict[str, Any]:
+    good = [r for r in runs if "error" not in r]
+    summary: dict[str, Any] = {"runs": runs, "expected_digest": expected}
+    if not good:
+        summary["status"] = "ERROR"
+        summary["error"] = runs[0].get("error") if runs else "no runs"
+        return summary
+    digests = sorted({r["digest"] for r in good})
+    summary.update(
+        cpu_s=statistics.median(r["cpu_s"] for r in good),
+        cpu_s_range=[min(r["cpu_s"] for r in good), max(r["cpu_s"] for r in good)],
+        wall_s=statistics.median(r["wall_s"] for r in good),
+        peak_rss_mib=max(r["peak_rss_mib"] for r in good),
+        rss_delta_mib=max(r["rss_delta_mib"] for r in good),
+        baseline_rss_mib=statistics.median(r["baseline_rss_mib"] for r in good),
+        digest=digests[0] if len(digests) == 1 else digests,
+        module_file=good[0].get("module_file"),
+    )
+    if len(good) < len(runs):
+        summary["status"] = "ERROR"
+        summary["error"] = next(r["error"] for r in runs if "error" in r)
+    elif digests != [expected]:
+        summary["status"] = "MISMATCH"
+    else:
+        summary["status"] = "ok"
+    return summary
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def ratios(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    cpu = {impl: r.get("cpu_s") for impl, r in results.items()}
+    out: dict[str, Any] = {
+        "stdlib_over_mailwire_cpu": _ratio(cpu.get("stdlib"), cpu.get("mailwire")),
+        "mailwire_over_raw_cpu": _ratio(cpu.get("mailwire"), cpu.get("raw")),
+        "stdlib_over_raw_cpu": _ratio(cpu.get("stdlib"), cpu.get("raw")),
+        "target_stdlib_over_mailwire_cpu": TARGET_SPEEDUP,
+    }
+    std, mw = results.get("stdlib", {}), results.get("mailwire", {})
+    if "peak_rss_mib" in std and "peak_rss_mib" in mw:
+        out["mailwire_peak_rss_le_stdlib"] = mw["peak_rss_mib"] <= std["peak_rss_mib"]
+        out["mailwire_rss_delta_le_stdlib"] = mw["rss_delta_mib"] <= std["rss_delta_mib"]
+    if std.get("digest") is not None and mw.get("digest") is not None:
+        out["stdlib_mailwire_digests_equal"] = std["digest"] == mw["digest"]
+    return out
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def print_report(report: Mapping[str, Any]) -> None:
+    print(
+        f"suite {report['suite']}  scale {report['scale']}  repeat {report['repeat']}  "
+        f"python {report['python_version']}  {report['platform']}  cpus {report['cpus']}"
+    )
+    start, end = report["load_average_at_start"], report["load_average_at_end"]
+    if start and end:
+        print(
+            f"load average (1 min) {start[0]:.2f} at start, {end[0]:.2f} at end "
+            "(other work on the machine adds noise)"
+        )
+    print(
+        f"repo {report['git']}  (CPU: median of runs; RSS: max of runs; "
+        "digest checked against the server)"
+    )
+    for name, w in report["workloads"].items():
+        print(f"  {name}: {w['title']}  {json.dumps(w['params'])}")
+    for impl, info in report["impls"].items():
+        if not info["available"]:
+            print(f"  {impl}: UNAVAILABLE ({info['reason']})")
+    print()
+    print(
+        f"{'workload':<9} {'client':<9} {'cpu_s':>8} {'wall_s':>8} {'peak_rss_MiB':>13} "
+        f"{'rss_delta_MiB':>14}  digest"
+    )
+    mismatches: list[str] = []
+    for name, w in report["workloads"].items():
+        for impl, r in w["results"].items():
+            if r["status"] == "unavailable":
+                print(f"{name:<9} {impl:<9} {'unavailable':>8}")
+                continue
+            if r["status"] == "ERROR" and "cpu_s" not in r:
+                print(f"{name:<9} {impl:<9} {'ERROR':>8}  {r['error']}")
+                continue
+            status = r["status"]
+            shown = r["digest"] if isinstance(r["digest"], str) else " / ".join(r["digest"])
+            note = f"{status} {_crc(shown)}" if status == "ok" else f"{status}: {shown}"
+            if status != "ok":
+                mismatches.append(
+                    f"{name} {impl}: got {shown}; expected {r['expected_digest']}"
+                    + (f"; error: {r['error']}" if "error" in r else "")
+                )
+            print(
+                f"{name:<9} {impl:<9} {r['cpu_s']:>8.3f} {r['wall_s']:>8.3f} "
+                f"{r['peak_rss_mib']:>13.1f} {r['rss_delta_mib']:>14.1f}  {note}"
+            )
+    print()
+    print("ratios:")
+    for name, w in report["workloads"].items():
+        q = w["ratios"]
+        speedup = q["stdlib_over_mailwire_cpu"]
+        verdict = "" if speedup is None else (": met" if speedup >= TARGET_SPEEDUP else ": NOT met")
+        parts = [
+            f"stdlib/mailwire CPU = {_fmt(speedup, '.2f')} "
+            f"(target >= {TARGET_SPEEDUP:.1f}{verdict})",
+            f"mailwire/raw CPU = {_fmt(q['mailwire_over_raw_cpu'], '.2f')}",
+            f"stdlib/raw CPU = {_fmt(q['stdlib_over_raw_cpu'], '.2f')}",
+        ]
+        if "mailwire_peak_rss_le_stdlib" in q:
+            std, mw = w["results"]["stdlib"], w["results"]["mailwire"]
+            parts.append(
+                "RSS mailwire <= stdlib: "
+                + ("yes" if q["mailwire_peak_rss_le_stdlib"] else "no")
+                + f" (peak {mw['peak_rss_mib']:.1f} vs {std['peak_rss_mib']:.1f} MiB; "
+                f"delta {mw['rss_delta_mib']:.1f} vs {std['rss_delta_mib']:.1f} MiB)"
+            )
+        else:
+            parts.append("RSS mailwire <= stdlib: n/a")
+        if q.get("stdlib_mailwire_digests_equal") is False:
+            parts.append("stdlib/mailwire digests: MISMATCH")
+        print(f"  {name}: " + "; ".join(parts))
+    for line in mismatches:
+        print(f"MISMATCH {line}")
+
+
+def _git_state() -> str:
+    def git(*args: str) -> str:
+        proc = subprocess.run(
+            ["git", "-C", str(REPO), *args], capture_output=True, text=True, timeout=30, check=False
+        )
+        return proc.stdout.strip()
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--", "src")
+    return f"{commit}{' + uncommitted src changes' if dirty else ''}"
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def _names(text: str, allowed: Sequence[str], what: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in allowed]
+    if unknown or not names:
+        raise SystemExit(f"unknown {what} {unknown or text!r}; choose from {', '.join(allowed)}")
+    return names
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description="Compare stdlib, mailwire and a raw socket client on the same workload."
+    )
+    parser.add_argument("--suite", default="pop3", choices=sorted([*SUITES, *PLANNED_SUITES]))
+    parser.add_argument("--only", help="comma-separated workloads (default: all of the suite)")
+    parser.add_argument(
+        "--impl",
+        default=",".join(IMPLS),
+        help="comma-separated clients from stdlib,mailwire,raw (default: all)",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="shrink the data volume (0.01 = 1%%) for a quick smoke run",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="runs per client (default 3)")
+    parser.add_argument("--seed", type=int, default=SEED, help="corpus seed")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        help="seconds before a client run (or server start) is given up",
+    )
+    args = parser.parse_args(argv)
+    if args.suite in PLANNED_SUITES:
+        raise SystemExit(f"--suite {args.suite}: {PLANNED_SUITES[args.suite]}")
+    if not args.scale > 0 or args.repeat < 1:
+        raise SystemExit("--scale must be > 0 and --repeat >= 1")
+    suite = SUITES[args.suite]
+    workloads = _names(args.only or ",".join(suite.workloads), list(suite.workloads), "workload")
+    impls = _names(args.impl, IMPLS, "client")
+
+    # The stdlib's modules are byte-compiled when Python is installed, and so is mailwire when
+    # pip installs it; compile src/ too, or mailwire's clients would pay for compiling their
+    # modules (time and peak memory) while the stdlib's do not.
+    import compileall
+
+    compileall.compile_dir(str(SRC), quiet=2)
+    env = client_env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    impl_info: dict[str, dict[str, Any]] = {}
+    for impl in impls:
+        module = suite.modules[impl]
+        reason = check_module(module, env) if module else None
+        impl_info[impl] = {"available": reason is None, "module": module}
+        if reason is not None:
+            impl_info[impl]["reason"] = reason
+            _say(f"{impl}: unavailable ({module}: {reason}); running the others")
+    runnable = [impl for impl in impls if impl_info[impl]["available"]]
+
+    report: dict[str, Any] = {
+        "suite": suite.name,
+        "scale": args.scale,
+        "repeat": args.repeat,
+        "seed": args.seed,
+        "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "python": sys.version,
+        "python_version": platform.python_version(),
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_average_at_start": _load_average(),
+        "git": _git_state(),
+        "impls": impl_info,
+        "workloads": {},
+    }
+    for name in workloads:
+        workload = suite.workloads[name]
+        params = workload.params(args.scale)
+        _say(f"[{name}] starting {suite.server_script} {json.dumps(params)}")
+        server = Server(
+            suite.server_script, suite.server_args(params, args.seed), env, args.timeout
+        )
+        runs: dict[str, list[dict[str, Any]]] = {impl: [] for impl in runnable}
+        try:
+            client_params = {
+                **params,
+                "host": "127.0.0.1",
+                "port": server.info["port"],
+                "user": "bench",
+                "password": "bench-secret",
+                "seed": args.seed,
+            }
+            for rep in range(1, args.repeat + 1):
+                for impl in runnable:
+                    result = run_client(suite.name, name, impl, client_params, env, args.timeout)
+                    runs[impl].append(result)
+                    _say(
+                        f"[{name}] {impl:<8} run {rep}/{args.repeat}: "
+                        + (
+                            f"cpu {result['cpu_s']:.3f} s, wall {result['wall_s']:.3f} s, "
+                            f"peak {result['peak_rss_mib']:.1f} MiB"
+                            if "error" not in result
+                            else f"ERROR {result['error']}"
+                        )
+                    )
+        finally:
+            server.stop()
+        expected = server.info["expected"]
+        results: dict[str, Any] = {}
+        for impl in impls:
+            if impl in runs:
+                results[impl] = summarise(runs[impl], expected[suite.expected_key[impl]])
+            else:
+                results[impl] = {"status": "unavailable", "reason": impl_info[impl]["reason"]}
+        report["workloads"][name] = {
+            "title": workload.describe(params),
+            "params": params,
+            "expected": expected,
+            "results": results,
+            "ratios": ratios(results),
+        }
+
+    report["ok"] = all(
+        r["status"] in ("ok", "unavailable")
+        for w in report["workloads"].values()
+        for r in w["results"].values()
+    ) and all(
+        w["ratios"].get("stdlib_mailwire_digests_equal", True) for w in report["workloads"].values()
+    )
+    report["load_average_at_end"] = _load_average()
+    print_report(report)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        _say(f"wrote {args.json}")
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
