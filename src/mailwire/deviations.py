@@ -95,6 +95,116 @@ DEVIATIONS: tuple[Deviation, ...] = (
 )
 
 
+_UTF8_APPEND_TESTS = tuple(
+    "test.test_imaplib.%s.test_enable_UTF8_True_append" % case
+    for case in (
+        "NewIMAPTests",
+        "NewIMAPSSLTests",
+        "ThreadedNetworkedTests",
+        "ThreadedNetworkedTestsSSL",
+    )
+)
+
+DEVIATIONS += (
+    Deviation(
+        id="imap-utf8-append",
+        module="imaplib",
+        summary=(
+            "In UTF-8 mode APPEND sends the message as RFC 6855 requires, "
+            "'UTF8 (~{n}' + message + ')', as the newest stdlib does; CPython 3.9-3.13 send a "
+            "plain literal whose content is 'UTF8 (' + message + ')'."
+        ),
+        reason=(
+            "The older form makes the server store the wrapper as part of the message. The "
+            "installed 3.9-3.13 test suites assert the old bytes, so those tests are expected "
+            "to fail."
+        ),
+        cpython_tests=_UTF8_APPEND_TESTS,
+    ),
+    Deviation(
+        id="imap-file-assignable",
+        module="imaplib",
+        summary=(
+            "IMAP4.file is a plain attribute: readable and assignable without warnings "
+            "(CPython 3.14 made it a read-only property, the newest stdlib a writable one that "
+            "warns on every access)."
+        ),
+        reason=(
+            "imapclient and others replace and read IMAP4.file; 3.14's property broke them, and "
+            "a DeprecationWarning on each access breaks suites run with -W error."
+        ),
+    ),
+    Deviation(
+        id="imap-literal-limit",
+        module="imaplib",
+        summary=(
+            "A literal larger than _MAXLITERAL (2 GiB by default, read at call time) raises "
+            "IMAP4.abort; the memory of any literal grows with the bytes received, never with "
+            "the size announced."
+        ),
+        reason=(
+            "Older stdlib versions allocate the announced size at once, so one line from a "
+            "hostile server can exhaust memory; a bound makes the failure clear and early."
+        ),
+    ),
+    Deviation(
+        id="imap-broken-after-timeout",
+        module="imaplib",
+        summary=(
+            "After a read times out in the middle of a response, or a line exceeds _MAXLINE, "
+            "further commands raise IMAP4.abort instead of parsing the rest of the old "
+            "response as the answer to the new command. The exception raised at the time is "
+            "unchanged (socket.timeout, or IMAP4.error 'got more than N bytes')."
+        ),
+        reason="The stdlib continues on a desynchronised stream: a silent wrong answer.",
+    ),
+    Deviation(
+        id="imap-starttls-buffered-plaintext",
+        module="imaplib",
+        summary=(
+            "starttls() raises IMAP4.abort and closes the connection if the server sent any "
+            "bytes after its OK and before the TLS handshake."
+        ),
+        reason=(
+            "Those bytes were not protected by TLS and would otherwise be read as if they "
+            "were: the STARTTLS response-injection attack."
+        ),
+    ),
+    Deviation(
+        id="imap-control-chars",
+        module="imaplib",
+        summary=(
+            "NUL, CR or LF in a command argument raise ValueError('NUL, CR and LF not allowed "
+            "in commands') before anything is sent, on every Python version (literal data is "
+            "exempt)."
+        ),
+        reason=(
+            "Older releases send them, letting untrusted input inject IMAP commands; CPython "
+            "2026 releases reject them too (gh-143921)."
+        ),
+    ),
+    Deviation(
+        id="imap-internaldate-hostile",
+        module="imaplib",
+        summary=(
+            "Internaldate2tuple returns None for an unknown month name or year 0, and for "
+            "dates the platform's localtime() cannot represent; Int2AP raises ValueError for "
+            "an object whose __abs__ is negative."
+        ),
+        reason=(
+            "The stdlib raises KeyError or ValueError on such server input, or loops for ever "
+            "in Int2AP: a crash or hang where the documented result is None."
+        ),
+    ),
+    Deviation(
+        id="imap-time2internaldate-year",
+        module="imaplib",
+        summary="Time2Internaldate always writes four-digit years, as CPython 3.14 does.",
+        reason="3.9-3.13 write year 999 as '999' on Linux, which is not a valid IMAP date.",
+    ),
+)
+
+
 def expected_cpython_failures(module: str) -> frozenset[str]:
     """The CPython unittest ids expected to fail for ``module`` because of a deviation."""
     return frozenset(

@@ -1,0 +1,1471 @@
+"""An IMAP4 client: a drop-in replacement for the standard library's ``imaplib``.
+
+Same names, signatures, ``(typ, data)`` shapes (bytes where the stdlib has bytes), exceptions
+and messages as the newest stdlib, on every Python from 3.9. Differences exist only where they
+fix a bug or close a hole; :mod:`mailwire.deviations` lists each with its reason.
+
+When ``read``, ``readline`` and ``_get_line`` are not overridden, responses are read from
+mailwire's buffered reader directly: one pattern per line instead of four, no per-line debug
+formatting, literals read straight into their final buffer, and runs of plain FETCH lines
+turned into results a block at a time. Subclasses that override those methods get exactly the
+stdlib's line-by-line behaviour through them.
+"""
+
+from __future__ import annotations
+
+import binascii
+import random
+import re
+import sys
+import time
+import warnings
+
+from . import transport
+from ._compat import MARKER, stdlib_module
+from ._errors import LimitExceeded, PlaintextInjection
+from ._imap import args as _args
+from ._imap import command as _cmd
+from ._imap import response as _resp
+from ._imap.dates import (
+    Flags,
+    Int2AP,
+    InternalDate,
+    Internaldate2tuple,
+    MapCRLF,
+    Mon2num,
+    Months,
+    ParseFlags,
+    Time2Internaldate,
+)
+
+# typing costs start-up time and memory that a mail script need not pay; annotations only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, Optional, Union
+
+# The stdlib deprecates reading imaplib.__version__ (module __getattr__ below).
+_VERSION = "2.58"
+
+__all__ = [
+    "IMAP4",
+    "IMAP4_stream",
+    "Int2AP",
+    "Internaldate2tuple",
+    "ParseFlags",
+    "Time2Internaldate",
+]
+
+globals()[MARKER] = True
+
+_std = stdlib_module("imaplib")
+
+HAVE_SSL = transport.HAVE_SSL
+
+CRLF = b"\r\n"
+#: Debug level given to new connections (read when each connection is made).
+Debug = 0
+IMAP4_PORT = 143
+IMAP4_SSL_PORT = 993
+#: Protocol versions accepted, most recent first.
+AllowedVersions = ("IMAP4REV1", "IMAP4")
+
+#: Longest response line accepted, CRLF included (read at call time).
+_MAXLINE = 1000000
+
+#: Largest literal accepted from the server, in bytes (read at call time). Memory grows with
+#: the bytes that arrive, never with the size announced; this bounds how far it can grow.
+_MAXLITERAL = 1 << 31
+
+#: Command name -> states in which it is valid. Callers add entries; read at call time.
+Commands: dict[str, tuple[str, ...]] = {
+    "APPEND": ("AUTH", "SELECTED"),
+    "AUTHENTICATE": ("NONAUTH",),
+    "CAPABILITY": ("NONAUTH", "AUTH", "SELECTED", "LOGOUT"),
+    "CHECK": ("SELECTED",),
+    "CLOSE": ("SELECTED",),
+    "COPY": ("SELECTED",),
+    "CREATE": ("AUTH", "SELECTED"),
+    "DELETE": ("AUTH", "SELECTED"),
+    "DELETEACL": ("AUTH", "SELECTED"),
+    "ENABLE": ("AUTH",),
+    "EXAMINE": ("AUTH", "SELECTED"),
+    "EXPUNGE": ("SELECTED",),
+    "FETCH": ("SELECTED",),
+    "GETACL": ("AUTH", "SELECTED"),
+    "GETANNOTATION": ("AUTH", "SELECTED"),
+    "GETQUOTA": ("AUTH", "SELECTED"),
+    "GETQUOTAROOT": ("AUTH", "SELECTED"),
+    "ID": ("NONAUTH", "AUTH", "SELECTED", "LOGOUT"),
+    "IDLE": ("AUTH", "SELECTED"),
+    "MYRIGHTS": ("AUTH", "SELECTED"),
+    "LIST": ("AUTH", "SELECTED"),
+    "LOGIN": ("NONAUTH",),
+    "LOGOUT": ("NONAUTH", "AUTH", "SELECTED", "LOGOUT"),
+    "LSUB": ("AUTH", "SELECTED"),
+    "MOVE": ("SELECTED",),
+    "NAMESPACE": ("AUTH", "SELECTED"),
+    "NOOP": ("NONAUTH", "AUTH", "SELECTED", "LOGOUT"),
+    "PARTIAL": ("SELECTED",),
+    "PROXYAUTH": ("AUTH",),
+    "RENAME": ("AUTH", "SELECTED"),
+    "SEARCH": ("SELECTED",),
+    "SELECT": ("AUTH", "SELECTED"),
+    "SETACL": ("AUTH", "SELECTED"),
+    "SETANNOTATION": ("AUTH", "SELECTED"),
+    "SETQUOTA": ("AUTH", "SELECTED"),
+    "SORT": ("SELECTED",),
+    "STARTTLS": ("NONAUTH",),
+    "STATUS": ("AUTH", "SELECTED"),
+    "STORE": ("SELECTED",),
+    "SUBSCRIBE": ("AUTH", "SELECTED"),
+    "THREAD": ("SELECTED",),
+    "UID": ("SELECTED",),
+    "UNSELECT": ("SELECTED",),
+    "UNSUBSCRIBE": ("AUTH", "SELECTED"),
+}
+
+# Patterns the stdlib module exposes; callers match against them directly.
+Continuation = _resp.Continuation
+Literal = _resp.Literal
+Response_code = _resp.Response_code
+Untagged_response = _resp.Untagged_response
+Untagged_status = _resp.Untagged_status
+_Literal = _resp.LITERAL_SOURCE
+_Untagged_status = _resp.UNTAGGED_STATUS_SOURCE
+
+# Re-exported for callers that reach them through this module.
+_UTILITIES = (Flags, InternalDate, MapCRLF, Mon2num, Months)
+
+_StdIMAP4: Any = getattr(_std, "IMAP4", None)
+_StdError: type[Exception] = getattr(_StdIMAP4, "error", Exception)
+_StdAbort: type[Exception] = getattr(_StdIMAP4, "abort", _StdError)
+_StdReadonly: type[Exception] = getattr(_StdIMAP4, "readonly", _StdAbort)
+
+_CMD_LOG_LEN = 10
+# Stray empty lines skipped before a response is declared malformed.
+_MAX_BLANK_LINES = 16
+_IO_METHODS = frozenset(("read", "readline", "_get_line"))
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        warnings.warn(
+            "'__version__' is deprecated and slated for removal in Python 3.20",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _VERSION
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+
+def _text(data: Any) -> str:
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+
+
+def _setting(name: str) -> Any:
+    # Callers patch module globals (mock.patch('imaplib._MAXLINE', ...)); read them per call.
+    return globals()[name]
+
+
+class IMAP4:
+    r"""An IMAP4rev1 client connection (RFC 3501, with many extensions).
+
+    ``IMAP4(host='', port=143, timeout=None)`` connects, reads the greeting and the server's
+    capabilities. Every command is a method of the same name in lower case returning
+    ``(typ, [data, ...])``; ``typ`` is usually ``'OK'`` or ``'NO'``, each data item is bytes,
+    or a ``(header, literal)`` tuple of bytes when the server sent a literal.
+
+    Errors raise ``IMAP4.error``; connection problems ``IMAP4.abort`` (reconnect and retry);
+    a mailbox turning read-only ``IMAP4.readonly``.
+    """
+
+    class error(_StdError):  # type: ignore[valid-type, misc]
+        """A protocol or usage error; when the stdlib imports, also its ``IMAP4.error``."""
+
+    class abort(error, _StdAbort):  # type: ignore[valid-type, misc]
+        """The connection is unusable: close it, reconnect and retry."""
+
+    class readonly(abort, _StdReadonly):  # type: ignore[valid-type, misc]
+        """The selected mailbox became read-only."""
+
+    _broken: Optional[str] = None
+    _idle_capture = False
+    _idle_responses: Any = ()
+    _waiting = False
+    _continuation_line = b""
+    _tls_established = False
+    debug = 0
+    sock: Any = None
+    file: Any = None
+
+    def __init__(self, host: str = "", port: int = IMAP4_PORT, timeout: Optional[float] = None):
+        self.debug = _setting("Debug")
+        self.state = "LOGOUT"
+        self.literal: Any = None
+        self.tagged_commands: dict[bytes, Any] = {}
+        self.untagged_responses: dict[str, list[Any]] = {}
+        self.continuation_response: Any = ""
+        self.is_readonly = False
+        self.tagnum = 0
+        self._tls_established = False
+        self._mode_ascii()
+        self.open(host, port, timeout)
+        try:
+            self._connect()
+        except Exception:
+            try:
+                self.shutdown()
+            except OSError:
+                pass
+            raise
+
+    def _mode_ascii(self) -> None:
+        self.utf8_enabled = False
+        self._encoding = "ascii"
+        self.Literal = re.compile(_Literal, re.ASCII)
+        self.Untagged_status = re.compile(_Untagged_status, re.ASCII)
+
+    def _mode_utf8(self) -> None:
+        self.utf8_enabled = True
+        self._encoding = "utf-8"
+        self.Literal = re.compile(_Literal)
+        self.Untagged_status = re.compile(_Untagged_status)
+
+    def _connect(self) -> None:
+        self.tagpre = Int2AP(random.randint(4096, 65535))
+        self.tagre = _resp.tagged_pattern(self.tagpre)
+        self._cmd_log_len = _CMD_LOG_LEN
+        self._cmd_log_idx = 0
+        self._cmd_log: dict[int, Any] = {}
+        if self.debug >= 1:
+            self._mesg("imaplib version %s" % _VERSION)
+            self._mesg("new IMAP4 connection, tag=%r" % self.tagpre)
+
+        self.welcome = self._get_response()
+        if "PREAUTH" in self.untagged_responses:
+            self.state = "AUTH"
+        elif "OK" in self.untagged_responses:
+            self.state = "NONAUTH"
+        else:
+            line = self.welcome if self.welcome is not None else self._continuation_line
+            raise self.error("invalid greeting: %s" % line.decode(self._encoding, "replace"))
+
+        # A greeting that lists the capabilities saves a round trip (RFC 3501 7.1).
+        greeting_caps = self.untagged_responses.pop("CAPABILITY", None)
+        if greeting_caps and greeting_caps[-1]:
+            self._set_capabilities(greeting_caps[-1])
+        else:
+            self._get_capabilities()
+        if self.debug >= 3:
+            self._mesg("CAPABILITIES: %r" % (self.capabilities,))
+        for version in AllowedVersions:
+            if version in self.capabilities:
+                self.PROTOCOL_VERSION = version
+                return
+        raise self.error("server not IMAP4 compliant")
+
+    def __getattr__(self, attr: str) -> Any:
+        # Upper-case aliases of the command methods (M.SELECT(...)).
+        if attr in _setting("Commands"):
+            return getattr(self, attr.lower())
+        raise AttributeError("Unknown IMAP4 command: '%s'" % attr)
+
+    def __enter__(self) -> IMAP4:
+        return self
+
+    def __exit__(self, *args: Any) -> None:
+        if self.state == "LOGOUT":
+            return
+        try:
+            self.logout()
+        except OSError:
+            pass
+
+    # -- the overridable I/O seam ---------------------------------------------------------
+
+    def _create_socket(self, timeout: Optional[float]) -> Any:
+        if timeout is not None and not timeout:
+            raise ValueError("Non-blocking socket (timeout=0) is not supported")
+        # getaddrinfo() wants None, not '', for "this host".
+        host = None if not self.host else self.host
+        sys.audit("imaplib.open", self, self.host, self.port)
+        if timeout is not None:
+            return transport.connect(host, self.port, timeout)  # type: ignore[arg-type]
+        return transport.connect(host, self.port)  # type: ignore[arg-type]
+
+    def open(self, host: str = "", port: int = IMAP4_PORT, timeout: Optional[float] = None) -> None:
+        """Connect to ``host:port``; the connection serves read, readline, send, shutdown."""
+        self.host = host
+        self.port = port
+        self.sock = self._create_socket(timeout)
+        self.file = transport.make_reader(self.sock)
+
+    def read(self, size: int) -> bytes:
+        """Read ``size`` bytes from the server."""
+        return self.file.read(size)  # type: ignore[no-any-return]
+
+    def readline(self) -> bytes:
+        """Read one line from the server."""
+        maxline = _setting("_MAXLINE")
+        line: bytes = self.file.readline(maxline + 1)
+        if len(line) > maxline:
+            raise self.error("got more than %d bytes" % maxline)
+        return line
+
+    def send(self, data: bytes) -> None:
+        """Send ``data`` to the server."""
+        sys.audit("imaplib.send", self, data)
+        self.sock.sendall(data)
+
+    def shutdown(self) -> None:
+        """Close the connection made by :meth:`open`."""
+        self.file.close()
+        transport.shutdown_and_close(self.sock)
+
+    def socket(self) -> Any:
+        """The socket connected to the server."""
+        return self.sock
+
+    def _native_reader(self) -> Optional[transport.Reader]:
+        file = self.file
+        return file if type(file) is transport.Reader else None
+
+    def _fast_reader(self) -> Optional[transport.Reader]:
+        """mailwire's reader, when reading from it directly equals the stdlib's path."""
+        cls = type(self)
+        native = _NATIVE_IO.get(cls)
+        if native is None:
+            native = _NATIVE_IO[cls] = _has_native_io(cls)
+        if not native or self.debug >= 4 or not _IO_METHODS.isdisjoint(self.__dict__):
+            return None
+        return self._native_reader()
+
+    # -- utility methods -------------------------------------------------------------------
+
+    def recent(self) -> tuple[str, list[Any]]:
+        """The RECENT responses received, or prompt the server with NOOP for them."""
+        name = "RECENT"
+        typ, dat = self._untagged_response("OK", [None], name)
+        if dat[-1]:
+            return typ, dat
+        typ, dat = self.noop()
+        return self._untagged_response(typ, dat, name)
+
+    def response(self, code: str) -> tuple[str, list[Any]]:
+        """Data received for response ``code`` (cleared once returned), or ``[None]``."""
+        return self._untagged_response(code, [None], code.upper())
+
+    # -- IMAP4 commands --------------------------------------------------------------------
+    # Arguments are formatted as the newest stdlib formats them: mailbox names in modified
+    # UTF-7 (ASCII mode) and quoted when needed, flag and item lists parenthesized, message
+    # sets built from ints, ranges and pairs, everything else sent as the caller wrote it.
+
+    def append(
+        self,
+        mailbox: Any,
+        flags: Any,
+        date_time: Any,
+        message: Any,
+        *,
+        translate_line_endings: bool = True,
+    ) -> tuple[str, Any]:
+        """Append ``message`` to ``mailbox``; all but ``message`` may be None.
+
+        Line endings are made CRLF unless ``translate_line_endings`` is false.
+        """
+        if not mailbox:
+            mailbox = "INBOX"
+        flags = self._set_quote(flags) if flags else None
+        date_time = Time2Internaldate(date_time) if date_time else None
+        if not isinstance(message, (bytes, bytearray)) and hasattr(message, "as_bytes"):
+            message = message.as_bytes()
+        literal = MapCRLF.sub(CRLF, message) if translate_line_endings else bytes(message)
+        if self.utf8_enabled:
+            # RFC 6855: the message goes as a literal8 inside UTF8 ( ... ).
+            self.literal = _Utf8Literal(literal)
+        else:
+            self.literal = literal
+        return self._simple_command("APPEND", self._mailbox(mailbox), flags, date_time)
+
+    def authenticate(self, mechanism: str, authobject: Callable[[bytes], Any]) -> tuple[str, Any]:
+        """Authenticate with SASL ``mechanism``; ``authobject(challenge)`` answers each
+        challenge with bytes (or str) to send, or None to cancel."""
+        mech = mechanism.upper()
+        self.literal = _Authenticator(authobject).process
+        typ, dat = self._simple_command("AUTHENTICATE", mech)
+        if typ != "OK":
+            raise self.error(dat[-1].decode("utf-8", "replace"))
+        self.state = "AUTH"
+        self._refresh_capabilities()
+        return typ, dat
+
+    def capability(self) -> tuple[str, Any]:
+        """Ask the server for its capabilities."""
+        name = "CAPABILITY"
+        typ, dat = self._simple_command(name)
+        return self._untagged_response(typ, dat, name)
+
+    def check(self) -> tuple[str, Any]:
+        """Checkpoint the selected mailbox."""
+        return self._simple_command("CHECK")
+
+    def close(self) -> tuple[str, Any]:
+        """Close the selected mailbox, removing messages marked deleted."""
+        try:
+            typ, dat = self._simple_command("CLOSE")
+        finally:
+            self.state = "AUTH"
+        return typ, dat
+
+    def copy(self, message_set: Any, new_mailbox: Any, *, uid: bool = False) -> tuple[str, Any]:
+        """Copy ``message_set`` to the end of ``new_mailbox``."""
+        return self._maybe_uid(
+            uid, "COPY", self._sequence_set(message_set), self._mailbox(new_mailbox)
+        )
+
+    def create(self, mailbox: Any) -> tuple[str, Any]:
+        return self._simple_command("CREATE", self._mailbox(mailbox))
+
+    def delete(self, mailbox: Any) -> tuple[str, Any]:
+        return self._simple_command("DELETE", self._mailbox(mailbox))
+
+    def deleteacl(self, mailbox: Any, who: Any) -> tuple[str, Any]:
+        """Remove every right granted to ``who`` on ``mailbox`` (RFC 4314)."""
+        return self._simple_command("DELETEACL", self._mailbox(mailbox), self._astring(who))
+
+    def enable(self, capability: str) -> tuple[str, Any]:
+        """Enable ``capability`` (RFC 5161); ``UTF8=ACCEPT`` switches to UTF-8 mode."""
+        if "ENABLE" not in self.capabilities:
+            raise IMAP4.error("Server does not support ENABLE")
+        typ, data = self._simple_command("ENABLE", capability)
+        if typ == "OK" and "UTF8=ACCEPT" in capability.upper():
+            self._mode_utf8()
+        return typ, data
+
+    def expunge(self, message_set: Any = None, *, uid: bool = False) -> tuple[str, Any]:
+        """Remove deleted messages (only those in ``message_set`` with ``uid=True``, RFC 4315);
+        data lists the expunged message numbers."""
+        name = "EXPUNGE"
+        if uid:
+            if message_set is None:
+                raise self.error("UID EXPUNGE requires a message set")
+            typ, dat = self._uid_command(name, self._sequence_set(message_set))
+        else:
+            if message_set is not None:
+                raise self.error("EXPUNGE takes a message set only with uid=True")
+            typ, dat = self._simple_command(name)
+        return self._untagged_response(typ, dat, name)
+
+    def fetch(
+        self, message_set: Any, message_parts: Any, *, params: Any = None, uid: bool = False
+    ) -> tuple[str, Any]:
+        """Fetch ``message_parts`` (e.g. ``'(UID BODY[TEXT])'``) of ``message_set``."""
+        name = "FETCH"
+        parts = (
+            _args.substitute(message_parts, params)
+            if params is not None
+            else self._fetch_parts(message_parts)
+        )
+        if uid:
+            typ, dat = self._uid_command(name, self._sequence_set(message_set), parts)
+        else:
+            typ, dat = self._simple_command(name, self._sequence_set(message_set), parts)
+        return self._untagged_response(typ, dat, name)
+
+    def getacl(self, mailbox: Any) -> tuple[str, Any]:
+        typ, dat = self._simple_command("GETACL", self._mailbox(mailbox))
+        return self._untagged_response(typ, dat, "ACL")
+
+    def getannotation(self, mailbox: Any, entry: Any, attribute: Any) -> tuple[str, Any]:
+        typ, dat = self._simple_command("GETANNOTATION", self._mailbox(mailbox), entry, attribute)
+        return self._untagged_response(typ, dat, "ANNOTATION")
+
+    def getquota(self, root: Any) -> tuple[str, Any]:
+        """Usage and limits of quota ``root`` (RFC 2087)."""
+        typ, dat = self._simple_command("GETQUOTA", self._astring(root))
+        return self._untagged_response(typ, dat, "QUOTA")
+
+    def getquotaroot(self, mailbox: Any) -> tuple[str, Any]:
+        """``(typ, [[QUOTAROOT responses], [QUOTA responses]])`` for ``mailbox``."""
+        typ, dat = self._simple_command("GETQUOTAROOT", self._mailbox(mailbox))
+        typ, quota = self._untagged_response(typ, dat, "QUOTA")
+        typ, quotaroot = self._untagged_response(typ, dat, "QUOTAROOT")
+        return typ, [quotaroot, quota]
+
+    def id(self, fields: Any = None) -> tuple[str, Any]:
+        """Exchange identification with the server (RFC 2971): ``fields`` maps names to
+        values (or None); the server's ``ID`` data is returned."""
+        typ, dat = self._simple_command("ID", _args.id_list(fields))
+        return self._untagged_response(typ, dat, "ID")
+
+    def list(self, directory: Any = '""', pattern: Any = "*") -> tuple[str, Any]:
+        """Mailbox names in ``directory`` matching ``pattern``."""
+        name = "LIST"
+        typ, dat = self._simple_command(
+            name, self._mailbox(directory), self._list_mailbox(pattern)
+        )
+        return self._untagged_response(typ, dat, name)
+
+    def login(self, user: Any, password: Any) -> tuple[str, Any]:
+        """Log in with a plaintext password (always sent quoted)."""
+        typ, dat = self._simple_command("LOGIN", self._astring(user), self._quote(password))
+        if typ != "OK":
+            raise self.error(_text(dat[-1]))
+        self.state = "AUTH"
+        self._refresh_capabilities()
+        return typ, dat
+
+    def login_cram_md5(self, user: str, password: Any) -> tuple[str, Any]:
+        """Log in with AUTHENTICATE CRAM-MD5."""
+        self.user, self.password = user, password
+        return self.authenticate("CRAM-MD5", self._CRAM_MD5_AUTH)
+
+    def _CRAM_MD5_AUTH(self, challenge: bytes) -> str:
+        import hmac
+
+        pwd = self.password.encode("utf-8") if isinstance(self.password, str) else self.password
+        try:
+            digest = hmac.HMAC(pwd, challenge, "md5").hexdigest()
+        except ValueError:  # MD5 blocked (FIPS mode)
+            raise self.error("CRAM-MD5 authentication is not supported") from None
+        return self.user + " " + digest
+
+    def login_plain(self, user: Any, password: Any) -> tuple[str, Any]:
+        """Log in with AUTHENTICATE PLAIN (RFC 4616); str credentials are sent as UTF-8."""
+        user_b = user.encode("utf-8") if isinstance(user, str) else bytes(user)
+        password_b = password.encode("utf-8") if isinstance(password, str) else bytes(password)
+        if b"\0" in user_b or b"\0" in password_b:
+            raise ValueError("user and password must not contain NUL characters")
+        payload = b"\0" + user_b + b"\0" + password_b
+        return self.authenticate("PLAIN", lambda challenge: payload)
+
+    def logout(self) -> tuple[str, Any]:
+        """Log out and close the connection; returns the server's BYE."""
+        self.state = "LOGOUT"
+        typ, dat = self._simple_command("LOGOUT")
+        self.shutdown()
+        return typ, dat
+
+    def lsub(self, directory: Any = '""', pattern: Any = "*") -> tuple[str, Any]:
+        """Subscribed mailbox names in ``directory`` matching ``pattern``."""
+        name = "LSUB"
+        typ, dat = self._simple_command(
+            name, self._mailbox(directory), self._list_mailbox(pattern)
+        )
+        return self._untagged_response(typ, dat, name)
+
+    def move(self, message_set: Any, new_mailbox: Any, *, uid: bool = False) -> tuple[str, Any]:
+        """Move ``message_set`` to ``new_mailbox`` (RFC 6851)."""
+        return self._maybe_uid(
+            uid, "MOVE", self._sequence_set(message_set), self._mailbox(new_mailbox)
+        )
+
+    def myrights(self, mailbox: Any) -> tuple[str, Any]:
+        typ, dat = self._simple_command("MYRIGHTS", self._mailbox(mailbox))
+        return self._untagged_response(typ, dat, "MYRIGHTS")
+
+    def namespace(self) -> tuple[str, Any]:
+        """The server's namespaces (RFC 2342)."""
+        name = "NAMESPACE"
+        typ, dat = self._simple_command(name)
+        return self._untagged_response(typ, dat, name)
+
+    def noop(self) -> tuple[str, Any]:
+        """Do nothing; lets the server send pending updates."""
+        if self.debug >= 3:
+            self._dump_ur(self.untagged_responses)
+        return self._simple_command("NOOP")
+
+    def partial(
+        self, message_num: Any, message_part: Any, start: Any, length: Any
+    ) -> tuple[str, Any]:
+        """Fetch part of a message (obsolete IMAP4 command)."""
+        name = "PARTIAL"
+        typ, dat = self._simple_command(name, message_num, message_part, start, length)
+        return self._untagged_response(typ, dat, "FETCH")
+
+    def proxyauth(self, user: Any) -> tuple[str, Any]:
+        """Act as ``user`` (an administrator's command on some servers)."""
+        return self._simple_command("PROXYAUTH", self._astring(user))
+
+    def rename(self, oldmailbox: Any, newmailbox: Any) -> tuple[str, Any]:
+        return self._simple_command(
+            "RENAME", self._mailbox(oldmailbox), self._mailbox(newmailbox)
+        )
+
+    def search(
+        self, charset: Any, *criteria: Any, params: Any = None, uid: bool = False
+    ) -> tuple[str, Any]:
+        """Message numbers matching ``criteria`` (sent as written; ``params`` fills ``?``
+        placeholders); in UTF-8 mode ``charset`` must be None."""
+        name = "SEARCH"
+        args = self._criteria(charset, criteria, params)
+        if uid:
+            typ, dat = self._uid_command(name, *args)
+        else:
+            typ, dat = self._simple_command(name, *args)
+        return self._untagged_response(typ, dat, name)
+
+    def select(self, mailbox: Any = "INBOX", readonly: bool = False) -> tuple[str, Any]:
+        """Select (or, read-only, examine) ``mailbox``; data is the EXISTS count."""
+        self.untagged_responses = {}
+        self.is_readonly = readonly
+        name = "EXAMINE" if readonly else "SELECT"
+        typ, dat = self._simple_command(name, self._mailbox(mailbox))
+        if typ != "OK":
+            self.state = "AUTH"
+            return typ, dat
+        self.state = "SELECTED"
+        if "READ-ONLY" in self.untagged_responses and not readonly:
+            if self.debug >= 1:
+                self._dump_ur(self.untagged_responses)
+            raise self.readonly("%r is not writable" % (mailbox,))
+        return typ, self.untagged_responses.get("EXISTS", [None])
+
+    def setacl(self, mailbox: Any, who: Any, what: Any) -> tuple[str, Any]:
+        return self._simple_command(
+            "SETACL", self._mailbox(mailbox), self._astring(who), self._astring(what)
+        )
+
+    def setannotation(self, *args: Any) -> tuple[str, Any]:
+        if args:
+            args = (self._mailbox(args[0]), *args[1:])
+        typ, dat = self._simple_command("SETANNOTATION", *args)
+        return self._untagged_response(typ, dat, "ANNOTATION")
+
+    def setquota(self, root: Any, limits: Any) -> tuple[str, Any]:
+        typ, dat = self._simple_command(
+            "SETQUOTA", self._astring(root), self._set_quote(limits)
+        )
+        return self._untagged_response(typ, dat, "QUOTA")
+
+    def sort(
+        self,
+        sort_criteria: Any,
+        charset: Any,
+        *search_criteria: Any,
+        params: Any = None,
+        uid: bool = False,
+    ) -> tuple[str, Any]:
+        """Message numbers matching the criteria, sorted (RFC 5256)."""
+        name = "SORT"
+        args = self._sort_args(sort_criteria, charset, search_criteria, params)
+        if uid:
+            typ, dat = self._uid_command(name, *args)
+        else:
+            typ, dat = self._simple_command(name, *args)
+        return self._untagged_response(typ, dat, name)
+
+    def starttls(self, ssl_context: Any = None) -> tuple[str, Any]:
+        """Upgrade the connection to TLS (RFC 3501 section 6.2.1).
+
+        Refuses to go on, and closes the connection, if the server sent anything after its
+        OK and before the handshake: such bytes were not protected by TLS.
+        """
+        name = "STARTTLS"
+        if not HAVE_SSL:
+            raise self.error("SSL support missing")
+        if self._tls_established:
+            raise self.abort("TLS session already established")
+        if name not in self.capabilities:
+            raise self.abort("TLS not supported by server")
+        if ssl_context is None:
+            ssl_context = transport.default_context()
+        typ, dat = self._simple_command(name)
+        if typ == "OK":
+            try:
+                self.sock, self.file = transport.start_tls(
+                    self.sock, self.file, ssl_context, self.host
+                )
+            except PlaintextInjection as exc:
+                self._close_quietly()
+                raise self.abort("STARTTLS: %s" % exc) from None
+            self._tls_established = True
+            self._get_capabilities()
+        else:
+            raise self.error("Couldn't establish TLS session")
+        return self._untagged_response(typ, dat, name)
+
+    def status(self, mailbox: Any, names: Any) -> tuple[str, Any]:
+        """Status items ``names`` (e.g. ``'(MESSAGES UNSEEN)'``) of ``mailbox``."""
+        name = "STATUS"
+        typ, dat = self._simple_command(name, self._mailbox(mailbox), self._set_quote(names))
+        return self._untagged_response(typ, dat, name)
+
+    def store(
+        self, message_set: Any, command: Any, flags: Any, *, uid: bool = False
+    ) -> tuple[str, Any]:
+        """Change flags: ``command`` is ``'+FLAGS'``, ``'-FLAGS'``, ``'FLAGS'`` (or .SILENT)."""
+        args = (self._sequence_set(message_set), command, self._set_quote(flags))
+        if uid:
+            typ, dat = self._uid_command("STORE", *args)
+        else:
+            typ, dat = self._simple_command("STORE", *args)
+        return self._untagged_response(typ, dat, "FETCH")
+
+    def subscribe(self, mailbox: Any) -> tuple[str, Any]:
+        return self._simple_command("SUBSCRIBE", self._mailbox(mailbox))
+
+    def thread(
+        self,
+        threading_algorithm: Any,
+        charset: Any,
+        *search_criteria: Any,
+        params: Any = None,
+        uid: bool = False,
+    ) -> tuple[str, Any]:
+        """Threads of the messages matching the criteria (RFC 5256)."""
+        name = "THREAD"
+        args = self._thread_args(threading_algorithm, charset, search_criteria, params)
+        if uid:
+            typ, dat = self._uid_command(name, *args)
+        else:
+            typ, dat = self._simple_command(name, *args)
+        return self._untagged_response(typ, dat, name)
+
+    def uid(self, command: Any, *args: Any, params: Any = None) -> tuple[str, Any]:
+        """Run ``command`` with UIDs instead of message numbers; its arguments are formatted
+        as the command's own method formats them."""
+        command = command.upper()
+        name = command.decode("ascii", "replace") if isinstance(command, bytes) else command
+        if name not in _setting("Commands"):
+            raise self.error("Unknown IMAP4 UID command: %r" % (command,))
+        typ, dat = self._uid_command(name, *self._uid_args(name, args, params))
+        kind = name if name in ("SEARCH", "SORT", "THREAD") else "FETCH"
+        return self._untagged_response(typ, dat, kind)
+
+    def unsubscribe(self, mailbox: Any) -> tuple[str, Any]:
+        return self._simple_command("UNSUBSCRIBE", self._mailbox(mailbox))
+
+    def unselect(self) -> tuple[str, Any]:
+        """Leave the selected mailbox without expunging (RFC 3691)."""
+        try:
+            typ, data = self._simple_command("UNSELECT")
+        finally:
+            self.state = "AUTH"
+        return typ, data
+
+    def xatom(self, name: str, *args: Any) -> tuple[str, Any]:
+        """Send an extension command the server announced; allowed in the current state."""
+        name = name.upper()
+        commands = _setting("Commands")
+        if name not in commands:
+            commands[name] = (self.state,)
+        return self._simple_command(name, *args)
+
+    def idle(self, duration: Optional[float] = None) -> Idler:
+        """Wait for the server's updates with IDLE (RFC 2177); see :class:`Idler`."""
+        return Idler(self, duration)
+
+    # -- argument formatting (the newest stdlib's private helpers, same names) ------------
+
+    def _quote(self, arg: Any) -> bytes:
+        return _args.quote(arg, self._encoding)
+
+    def _astring(self, arg: Any) -> bytes:
+        return _args.astring(arg, self._encoding)
+
+    def _list_mailbox(self, arg: Any) -> bytes:
+        return _args.list_mailbox(arg, self._encoding)
+
+    def _mailbox(self, arg: Any) -> bytes:
+        return _args.mailbox(arg, self._encoding)
+
+    _sequence_set = staticmethod(_args.sequence_set)
+    _set_quote = staticmethod(_args.set_quote)
+    _fetch_parts = staticmethod(_args.fetch_parts)
+    _encode_criteria = staticmethod(_args.encode_criteria)
+
+    def _criteria(self, charset: Any, criteria: Any, params: Any) -> tuple[Any, ...]:
+        if params is not None:
+            criteria = _args.substitute_all(criteria, params)
+        if charset is None:
+            return tuple(criteria)
+        if self.utf8_enabled:
+            raise IMAP4.error("Non-None charset not valid in UTF8 mode")
+        return ("CHARSET", self._astring(charset), *self._encode_criteria(charset, criteria))
+
+    def _sort_args(
+        self, sort_criteria: Any, charset: Any, criteria: Any, params: Any
+    ) -> tuple[Any, ...]:
+        if params is not None:
+            criteria = _args.substitute_all(criteria, params)
+        criteria = self._encode_criteria(charset, criteria) if charset is not None else criteria
+        return (self._set_quote(sort_criteria), self._astring(charset), *criteria)
+
+    def _thread_args(
+        self, algorithm: Any, charset: Any, criteria: Any, params: Any
+    ) -> tuple[Any, ...]:
+        if params is not None:
+            criteria = _args.substitute_all(criteria, params)
+        criteria = self._encode_criteria(charset, criteria) if charset is not None else criteria
+        return (algorithm, self._astring(charset), *criteria)
+
+    def _uid_args(self, name: str, args: tuple[Any, ...], params: Any) -> tuple[Any, ...]:
+        """Arguments of ``UID name`` formatted as the command's own method would."""
+        if name in ("COPY", "MOVE") and len(args) == 2:
+            return (self._sequence_set(args[0]), self._mailbox(args[1]))
+        if name == "FETCH" and len(args) >= 2:
+            parts = (
+                _args.substitute(args[1], params)
+                if params is not None
+                else self._fetch_parts(args[1])
+            )
+            return (self._sequence_set(args[0]), parts, *args[2:])
+        if name == "STORE" and len(args) == 3:
+            return (self._sequence_set(args[0]), args[1], self._set_quote(args[2]))
+        if name == "SORT" and len(args) >= 2:
+            return self._sort_args(args[0], args[1], args[2:], params)
+        if name == "THREAD" and len(args) >= 2:
+            return self._thread_args(args[0], args[1], args[2:], params)
+        if params is not None:
+            return tuple(_args.substitute_all(args, params))
+        return args
+
+    def _uid_command(self, name: str, *args: Any) -> tuple[str, Any]:
+        commands = _setting("Commands")
+        if self.state not in commands[name]:
+            raise self.error(
+                "command %s illegal in state %s, only allowed in states %s"
+                % (name, self.state, ", ".join(commands[name]))
+            )
+        return self._simple_command("UID", name, *args)
+
+    def _maybe_uid(self, uid: bool, name: str, *args: Any) -> tuple[str, Any]:
+        if uid:
+            return self._uid_command(name, *args)
+        return self._simple_command(name, *args)
+
+    # -- private machinery -------------------------------------------------------------------
+
+    def _append_untagged(self, typ: str, dat: Any) -> None:
+        if dat is None:
+            dat = b""
+        if self._idle_capture:
+            queue = self._idle_responses
+            # The trailer after a literal belongs to the same response as the literal.
+            if queue and isinstance(queue[-1][1][-1], tuple):
+                queue[-1][1].append(dat)
+            else:
+                queue.append((typ, [dat]))
+            return
+        ur = self.untagged_responses
+        if self.debug >= 5:
+            self._mesg('untagged_responses[%s] %s += ["%r"]' % (typ, len(ur.get(typ, "")), dat))
+        if typ in ur:
+            ur[typ].append(dat)
+        else:
+            ur[typ] = [dat]
+
+    def _check_bye(self) -> None:
+        bye = self.untagged_responses.get("BYE")
+        if bye:
+            raise self.abort(bye[-1].decode(self._encoding, "replace"))
+
+    def _command(self, name: str, *args: Any) -> bytes:
+        commands = _setting("Commands")
+        if self.state not in commands[name]:
+            self.literal = None
+            raise self.error(
+                "command %s illegal in state %s, only allowed in states %s"
+                % (name, self.state, ", ".join(commands[name]))
+            )
+        if self._broken is not None:
+            self.literal = None
+            raise self.abort(self._broken)
+
+        for typ in ("OK", "NO", "BAD"):
+            if typ in self.untagged_responses:
+                del self.untagged_responses[typ]
+
+        if "READ-ONLY" in self.untagged_responses and not self.is_readonly:
+            raise self.readonly("mailbox status changed to READ-ONLY")
+
+        encoding = self._encoding
+        parts = [bytes(name, encoding)]
+        for arg in args:
+            if arg is None:
+                continue
+            parts.append(_cmd.encode_argument(arg, encoding))
+        literal = self.literal
+        self.literal = None
+        literator = None
+        closing = CRLF
+        if literal is not None:
+            if isinstance(literal, _Utf8Literal):
+                literal = literal.data
+                parts.append(b"UTF8 (~{%d}" % len(literal))
+                closing = b")" + CRLF
+            elif callable(literal):
+                literator = literal
+            else:
+                parts.append(b"{%d}" % len(literal))
+        line = b" ".join(parts)
+        _cmd.check_line(line)
+
+        tag = self._new_tag()
+        data = tag + b" " + line
+        if self.debug >= 4:
+            self._mesg("> %r" % data)
+        else:
+            self._log_raw("> ", data)
+
+        try:
+            self.send(data + CRLF)
+        except OSError as val:
+            raise self.abort("socket error: %s" % val) from None
+
+        if literal is None:
+            return tag
+
+        while True:
+            # Wait for the continuation request, unless the command already completed.
+            while self._get_response():
+                if self.tagged_commands[tag]:
+                    return tag
+            if literator is not None:
+                literal = literator(self.continuation_response)
+            if self.debug >= 4:
+                self._mesg("write literal size %s" % len(literal))
+            try:
+                self.send(literal)
+                self.send(closing)
+            except OSError as val:
+                raise self.abort("socket error: %s" % val) from None
+            if literator is None:
+                break
+        return tag
+
+    def _command_complete(self, name: str, tag: bytes) -> tuple[str, Any]:
+        logout = name == "LOGOUT"
+        if not logout:
+            self._check_bye()
+        try:
+            typ, data = self._get_tagged_response(tag, expect_bye=logout)
+        except self.abort as val:
+            raise self.abort("command: %s => %s" % (name, val)) from None
+        except self.error as val:
+            raise self.error("command: %s => %s" % (name, val)) from None
+        if not logout:
+            self._check_bye()
+        if typ == "BAD":
+            raise self.error("%s command error: %s %s" % (name, typ, data))
+        return typ, data
+
+    def _get_capabilities(self) -> None:
+        _, dat = self.capability()
+        if dat == [None]:
+            raise self.error("no CAPABILITY response from server")
+        self._set_capabilities(dat[-1])
+
+    def _set_capabilities(self, data: bytes) -> None:
+        self.capabilities = tuple(str(data, self._encoding).upper().split())
+
+    def _refresh_capabilities(self) -> None:
+        """After logging in the server may offer more: use what it sent, else ask."""
+        sent = self.untagged_responses.get("CAPABILITY")
+        if sent and sent[-1]:
+            self._set_capabilities(sent[-1])
+        else:
+            self._get_capabilities()
+
+    def _get_response(self) -> Optional[bytes]:
+        """Read one response and store it; None for a continuation request, otherwise the
+        first line of the response."""
+        return self._process_response(self._get_line())
+
+    def _process_response(self, resp: bytes) -> Optional[bytes]:
+        blank = 0
+        while not resp:
+            # Some servers send stray empty lines between responses; skip a few.
+            blank += 1
+            if blank > _MAX_BLANK_LINES:
+                raise self.abort("unexpected response: %r" % resp)
+            resp = self._get_line()
+        first = resp[:1]
+        if first == b"*":
+            parts = _resp.untagged_parts(resp)
+            if parts is None:
+                raise self.abort("unexpected response: %r" % resp)
+            typ, dat = parts
+            dat = self._read_literals(typ, dat)
+        elif first == b"+":
+            match = Continuation.match(resp)
+            assert match is not None  # "+" alone matches
+            self.continuation_response = match.group("data")
+            self._continuation_line = resp
+            return None
+        else:
+            match = self.tagre.match(resp)
+            if match is None:
+                raise self.abort("unexpected response: %r" % resp)
+            tag = match.group("tag")
+            if tag not in self.tagged_commands:
+                raise self.abort("unexpected tagged response: %r" % resp)
+            typ = match.group("type").decode(self._encoding)
+            dat = match.group("data")
+            self.tagged_commands[tag] = (typ, [dat])
+
+        if typ in ("OK", "NO", "BAD"):
+            code = Response_code.match(dat)
+            if code is not None:
+                self._append_untagged(code.group("type").decode(self._encoding), code.group("data"))
+        if self.debug >= 1 and typ in ("NO", "BAD", "BYE"):
+            self._mesg("%s response: %r" % (typ, dat))
+        return resp
+
+    def _read_literals(self, typ: str, dat: bytes) -> bytes:
+        """Store an untagged response, reading any literals it announces; returns the last
+        line of the response."""
+        size = _resp.literal_size(dat)
+        header: list[bytes] = []
+        while size is not None:
+            if self.debug >= 4:
+                self._mesg("read literal size %s" % size)
+            limit = _setting("_MAXLITERAL")
+            if size > limit:
+                self._broken = "literal of %d bytes exceeds the limit of %d" % (size, limit)
+                raise self.abort(self._broken)
+            reader = self._fast_reader()
+            if reader is not None:
+                try:
+                    data = reader.read_bounded(size, limit)
+                except transport.Timeout:
+                    self._broken = "connection out of sync: a literal read timed out"
+                    raise
+                except LimitExceeded as exc:  # pragma: no cover - checked above
+                    raise self.abort(str(exc)) from None
+                if len(data) < size:
+                    raise self.abort("socket error: EOF")
+            else:
+                data = self.read(size)
+            self._append_untagged(typ, (dat, data))
+            header.append(dat)
+            dat = self._get_line()
+            if not dat and _resp.open_parens(header) > 0:
+                # A stray blank line inside a parenthesized response (gh-88574).
+                dat = self._get_line()
+            size = _resp.literal_size(dat)
+        self._append_untagged(typ, dat)
+        return dat
+
+    def _get_tagged_response(self, tag: bytes, expect_bye: bool = False) -> tuple[str, Any]:
+        tagged = self.tagged_commands
+        while True:
+            result = tagged[tag]
+            if result is not None:
+                del tagged[tag]
+                return result  # type: ignore[no-any-return]
+            if expect_bye:
+                bye = self.untagged_responses.pop("BYE", None)
+                if bye is not None:
+                    return ("BYE", bye)
+            self._check_bye()
+            reader = self._fast_reader()
+            if reader is not None and self._take_fetch_run(reader):
+                continue
+            try:
+                self._get_response()
+            except self.abort:
+                if self.debug >= 1:
+                    self.print_log()
+                raise
+
+    def _take_fetch_run(self, reader: transport.Reader) -> bool:
+        """Store a run of plain FETCH lines already buffered, all at once."""
+        if self._idle_capture:
+            return False
+        run = reader.take_match(_resp.FETCH_RUN)
+        if run is None:
+            return False
+        values = _resp.fetch_run_values(run)
+        maxline = _setting("_MAXLINE")
+        if len(run) > maxline and max(map(len, values)) + 9 > maxline:
+            # Rare: a line may be over the limit; the line-by-line path decides exactly.
+            reader.unread(len(run))
+            return False
+        if self.debug >= 5:
+            for value in values:
+                self._append_untagged("FETCH", value)
+        else:
+            stored = self.untagged_responses.get("FETCH")
+            if stored is None:
+                self.untagged_responses["FETCH"] = values
+            else:
+                stored.extend(values)
+        self._log_raw("< ", b"* " + values[-1])
+        return True
+
+    def _get_line_within(self, timeout: float) -> bytes:
+        """Read one line, waiting at most ``timeout`` seconds for it (for IDLE).
+
+        Running out of time here is not an error: mailwire's reader keeps any partial line
+        for the next read, so the connection stays in step.
+        """
+        sock = self.sock
+        saved = sock.gettimeout()
+        sock.settimeout(timeout)
+        self._waiting = True
+        try:
+            return self._get_line()
+        finally:
+            self._waiting = False
+            if sock.fileno() >= 0:
+                sock.settimeout(saved)
+
+    def _get_line(self) -> bytes:
+        reader = self._fast_reader()
+        if reader is not None:
+            maxline = _setting("_MAXLINE")
+            try:
+                line = reader.readline(maxline + 1)
+            except transport.Timeout:
+                if not self._waiting:
+                    self._broken = "connection out of sync: a response timed out"
+                raise
+            if len(line) > maxline:
+                self._broken = "connection out of sync: a response line was too long"
+                raise self.error("got more than %d bytes" % maxline)
+        else:
+            line = self.readline()
+        if not line:
+            raise self.abort("socket error: EOF")
+        if line[-2:] != CRLF:
+            raise self.abort("socket error: unterminated line: %r" % line)
+        line = line[:-2]
+        if self.debug >= 4:
+            self._mesg("< %r" % line)
+        else:
+            self._log_raw("< ", line)
+        return line
+
+    def _match(self, cre: re.Pattern[bytes], s: bytes) -> bool:
+        self.mo = cre.match(s)
+        if self.mo is not None and self.debug >= 5:
+            self._mesg("\tmatched %r => %r" % (cre.pattern, self.mo.groups()))
+        return self.mo is not None
+
+    def _new_tag(self) -> bytes:
+        tag = self.tagpre + bytes(str(self.tagnum), self._encoding)
+        self.tagnum = self.tagnum + 1
+        self.tagged_commands[tag] = None
+        return tag
+
+    def _simple_command(self, name: str, *args: Any) -> tuple[str, Any]:
+        return self._command_complete(name, self._command(name, *args))
+
+    def _untagged_response(self, typ: str, dat: Any, name: str) -> tuple[str, Any]:
+        if typ == "NO":
+            return typ, dat
+        if name not in self.untagged_responses:
+            return typ, [None]
+        data = self.untagged_responses.pop(name)
+        if self.debug >= 5:
+            self._mesg("untagged_responses[%s] => %s" % (name, data))
+        return typ, data
+
+    def _close_quietly(self) -> None:
+        try:
+            self.shutdown()
+        except OSError:
+            pass
+        self.state = "LOGOUT"
+
+    # -- debugging -----------------------------------------------------------------------------
+
+    def _mesg(self, s: str, secs: Optional[float] = None) -> None:
+        if secs is None:
+            secs = time.time()
+        tm = time.strftime("%M:%S", time.localtime(secs))
+        sys.stderr.write("  %s.%02d %s\n" % (tm, (secs * 100) % 100, s))
+        sys.stderr.flush()
+
+    def _dump_ur(self, untagged_resp_dict: dict[str, Any]) -> None:
+        if not untagged_resp_dict:
+            return
+        items = ("%s: %r" % (key, value) for key, value in untagged_resp_dict.items())
+        self._mesg("untagged responses dump:" + "\n\t\t".join(items))
+
+    def _log(self, line: str) -> None:
+        """Keep the last interactions for :meth:`print_log`."""
+        self._cmd_log[self._cmd_log_idx] = (line, time.time())
+        self._cmd_log_idx += 1
+        if self._cmd_log_idx >= self._cmd_log_len:
+            self._cmd_log_idx = 0
+
+    def _log_raw(self, direction: str, data: bytes) -> None:
+        # Like _log, but formats only if the log is ever printed: the stdlib spends a repr()
+        # on every line received just in case.
+        self._cmd_log[self._cmd_log_idx] = (_LazyLogLine(direction, data), time.time())
+        self._cmd_log_idx += 1
+        if self._cmd_log_idx >= self._cmd_log_len:
+            self._cmd_log_idx = 0
+
+    def print_log(self) -> None:
+        self._mesg("last %d IMAP4 interactions:" % len(self._cmd_log))
+        index, count = self._cmd_log_idx, self._cmd_log_len
+        while count:
+            entry = self._cmd_log.get(index)
+            if entry is not None:
+                self._mesg(str(entry[0]), entry[1])
+            index += 1
+            if index >= self._cmd_log_len:
+                index = 0
+            count -= 1
+
+
+class _LazyLogLine:
+    __slots__ = ("data", "direction")
+
+    def __init__(self, direction: str, data: bytes) -> None:
+        self.direction = direction
+        self.data = data
+
+    def __str__(self) -> str:
+        return "%s%r" % (self.direction, self.data)
+
+
+if HAVE_SSL:
+
+    class IMAP4_SSL(IMAP4):
+        """IMAP4 over implicit TLS.
+
+        ``IMAP4_SSL(host='', port=993, *, ssl_context=None, timeout=None)``; the legacy
+        ``keyfile``/``certfile`` (deprecated) may still be given instead of a context.
+        """
+
+        def __init__(
+            self,
+            host: str = "",
+            port: int = IMAP4_SSL_PORT,
+            keyfile: Optional[str] = None,
+            certfile: Optional[str] = None,
+            ssl_context: Any = None,
+            timeout: Optional[float] = None,
+        ) -> None:
+            if ssl_context is not None and keyfile is not None:
+                raise ValueError("ssl_context and keyfile arguments are mutually exclusive")
+            if ssl_context is not None and certfile is not None:
+                raise ValueError("ssl_context and certfile arguments are mutually exclusive")
+            if keyfile is not None or certfile is not None:
+                warnings.warn(
+                    "keyfile and certfile are deprecated, use a custom ssl_context instead",
+                    DeprecationWarning,
+                    2,
+                )
+            self.keyfile = keyfile
+            self.certfile = certfile
+            if ssl_context is None:
+                ssl_context = transport.default_context(certfile=certfile, keyfile=keyfile)
+            self.ssl_context = ssl_context
+            IMAP4.__init__(self, host, port, timeout)
+
+        def _create_socket(self, timeout: Optional[float]) -> Any:
+            sock = IMAP4._create_socket(self, timeout)
+            return transport.wrap_tls(sock, self.ssl_context, self.host)
+
+        def open(
+            self, host: str = "", port: int = IMAP4_SSL_PORT, timeout: Optional[float] = None
+        ) -> None:
+            """Connect to ``host:port`` over TLS."""
+            IMAP4.open(self, host, port, timeout)
+
+    __all__.append("IMAP4_SSL")
+
+
+class IMAP4_stream(IMAP4):
+    """IMAP4 spoken over a command's stdin and stdout: ``IMAP4_stream(command)``.
+
+    ``command`` is run through the shell, as with the stdlib (for example a preauthenticated
+    server binary, or ``ssh host imapd``).
+    """
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+        IMAP4.__init__(self)
+
+    def open(self, host: Any = None, port: Any = None, timeout: Any = None) -> None:
+        """Start the command; its pipes serve read, readline, send, shutdown."""
+        self.host = None  # type: ignore[assignment]
+        self.port = None  # type: ignore[assignment]
+        self.sock = None
+        self.file = None
+        self._stream = transport.ProcessStream(self.command)
+        self.process = self._stream.process
+        self.writefile = self._stream.writefile
+        self.readfile = self._stream.readfile
+
+    def _native_reader(self) -> Optional[transport.Reader]:
+        return self._stream.reader
+
+    def read(self, size: int) -> bytes:
+        """Read ``size`` bytes from the command's output."""
+        return self._stream.reader.read(size)
+
+    def readline(self) -> bytes:
+        """Read one line from the command's output."""
+        maxline = _setting("_MAXLINE")
+        line = self._stream.reader.readline(maxline + 1)
+        if len(line) > maxline:
+            raise self.error("got more than %d bytes" % maxline)
+        return line
+
+    def send(self, data: bytes) -> None:
+        """Write ``data`` to the command's input."""
+        self._stream.write(data)
+
+    def shutdown(self) -> None:
+        """Close the pipes and wait for the command to end."""
+        self._stream.close()
+
+
+class _Authenticator:
+    """Base64 coding for one AUTHENTICATE exchange."""
+
+    def __init__(self, mechinst: Callable[[bytes], Any]) -> None:
+        self.mech = mechinst
+
+    def process(self, data: Any) -> bytes:
+        ret = self.mech(self.decode(data))
+        if ret is None:
+            return b"*"  # cancels the exchange
+        return self.encode(ret)
+
+    def encode(self, inp: Union[bytes, str]) -> bytes:
+        if isinstance(inp, str):
+            inp = inp.encode("utf-8")
+        return binascii.b2a_base64(inp, newline=False)
+
+    def decode(self, inp: Any) -> bytes:
+        if not inp:
+            return b""
+        return binascii.a2b_base64(inp)
+
+
+class _Utf8Literal:
+    """An APPEND message sent as ``UTF8 (~{n}`` data ``)`` in UTF-8 mode (RFC 6855)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class Idler:
+    """An IMAP IDLE session (RFC 2177), made by :meth:`IMAP4.idle`.
+
+    Use it as a context manager: entering sends ``IDLE`` and waits for the server's go-ahead,
+    leaving sends ``DONE`` and waits for the command to complete. Iterating yields the server's
+    updates as ``(type, [data, ...])`` until ``duration`` seconds have passed (for ever when
+    None); :meth:`burst` yields a batch of updates that arrive close together.
+    """
+
+    def __init__(self, imap: IMAP4, duration: Optional[float] = None) -> None:
+        if "IDLE" not in imap.capabilities:
+            raise imap.error("Server does not support IMAP4 IDLE")
+        if duration is not None and not imap.sock:
+            raise imap.error("duration requires a socket connection")
+        self._imap = imap
+        self._duration = duration
+        self._deadline: Optional[float] = None
+        self._tag: Optional[bytes] = None
+        self._saved_state: Optional[str] = None
+
+    def __enter__(self) -> Idler:
+        imap = self._imap
+        if imap._idle_capture:
+            raise imap.error("already idling")
+        imap._idle_responses = []
+        imap._idle_capture = True
+        try:
+            self._tag = tag = imap._command("IDLE")
+            while True:
+                resp = imap._get_response()
+                if resp is None:
+                    break  # the server's "+ idling"
+                result = imap.tagged_commands.get(tag)
+                if result is not None:
+                    del imap.tagged_commands[tag]
+                    if result[0] == "NO":
+                        raise imap.error("idle denied: %s" % (result[1],))
+                    raise imap.abort("unexpected status response: %r" % (resp,))
+        except BaseException:
+            imap._idle_capture = False
+            raise
+        if self._duration is not None:
+            self._deadline = time.monotonic() + self._duration
+        self._saved_state = imap.state
+        imap.state = "IDLING"
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        imap = self._imap
+        if self._saved_state is not None:
+            imap.state = self._saved_state
+        imap._idle_capture = False
+        queued, imap._idle_responses = imap._idle_responses, []
+        for typ, data in queued:
+            for item in data:
+                imap._append_untagged(typ, item)
+        try:
+            imap.send(b"DONE" + CRLF)
+            assert self._tag is not None
+            imap._command_complete("IDLE", self._tag)
+        except OSError:
+            if exc_type is None:
+                raise
+
+    def __iter__(self) -> Idler:
+        return self
+
+    def __next__(self) -> tuple[str, list[Any]]:
+        imap = self._imap
+        if imap.state != "IDLING":
+            raise imap.error("_pop() only works during IDLE")
+        while not imap._idle_responses:
+            if self._deadline is None:
+                imap._get_response()
+                continue
+            remaining = self._deadline - time.monotonic()
+            if remaining <= 0 or not self._read_within(remaining):
+                raise StopIteration
+        return imap._idle_responses.pop(0)  # type: ignore[no-any-return]
+
+    def burst(self, interval: float = 0.1) -> Iterator[tuple[str, list[Any]]]:
+        """Yield the next update, then every further one that follows within ``interval``
+        seconds of the previous."""
+        imap = self._imap
+        if not imap.sock:
+            raise imap.error("burst() requires a socket connection")
+        try:
+            yield next(self)
+        except StopIteration:
+            return
+        while True:
+            if not imap._idle_responses and not self._read_within(interval):
+                return
+            while imap._idle_responses:
+                yield imap._idle_responses.pop(0)
+
+    def _read_within(self, timeout: float) -> bool:
+        """Read one response if its first line starts arriving within ``timeout``."""
+        imap = self._imap
+        try:
+            line = imap._get_line_within(timeout)
+        except transport.Timeout:
+            return False
+        imap._process_response(line)
+        return True
+
+
+_NATIVE_IO: dict[type, bool] = {}
+_NATIVE_READLINES = (IMAP4.readline, IMAP4_stream.readline)
+_NATIVE_READS = (IMAP4.read, IMAP4_stream.read)
+
+
+def _has_native_io(cls: type) -> bool:
+    return (
+        getattr(cls, "readline", None) in _NATIVE_READLINES
+        and getattr(cls, "read", None) in _NATIVE_READS
+        and getattr(cls, "_get_line", None) is IMAP4._get_line
+    )
