@@ -56,9 +56,13 @@ __all__ = [
     "wrap_tls",
 ]
 
-#: Size of the reader's receive buffer. Large blocks keep the number of system calls and
-#: Python-level iterations low on bulk transfers.
-BLOCK_SIZE = 256 * 1024
+#: Largest size of the reader's receive buffer. Large blocks keep the number of system calls
+#: and Python-level iterations low on bulk transfers.
+BLOCK_SIZE = 128 * 1024
+
+#: Size the receive buffer starts at; it doubles (up to BLOCK_SIZE) only while receives keep
+#: filling it, so a connection that exchanges small responses stays small.
+INITIAL_BUFFER = 16 * 1024
 
 #: Most bytes handed out at once by :meth:`Reader.peek_lines`: large enough that per-block
 #: costs vanish, small enough that the copies made while splitting a block stay in cache and
@@ -193,11 +197,13 @@ class Reader:
 
     def __init__(self, source: Source, bufsize: int = BLOCK_SIZE) -> None:
         self._source = source
-        self._buf = bytearray(bufsize)
+        self._max = max(bufsize, 64)
+        self._buf = bytearray(min(INITIAL_BUFFER, self._max))
         self._view = memoryview(self._buf)
         self._start = 0
         self._end = 0
         self._eof = False
+        self._filled = False
         self.closed = False
 
     # -- file-like surface ------------------------------------------------------------------
@@ -296,6 +302,8 @@ class Reader:
             self._start += take
         remaining = size - out.tell()
         if remaining:
+            if remaining > len(self._buf) < self._max:
+                self._grow(self._max)  # a bulk read: skip the gradual growth
             deadline = Deadline(self._source.timeout(), PROGRESS_QUANTUM)
             while remaining:
                 got = self._fill(deadline)
@@ -371,6 +379,8 @@ class Reader:
         size = len(self._buf)
         if start == end:
             self._start = self._end = start = end = 0
+            if self._filled and size < self._max:
+                self._grow(min(size * 2, self._max))
         elif size - end < size // 4:
             pending = end - start
             if pending > size // 2:
@@ -381,7 +391,9 @@ class Reader:
                 self._view[:pending] = self._view[start:end]
                 self._start, self._end = 0, pending
             end = self._end
-        got = self._source.recv_into(self._view[end:], deadline.remaining())
+        room = self._view[end:]
+        got = self._source.recv_into(room, deadline.remaining())
+        self._filled = got == len(room)
         if got:
             self._end = end + got
             deadline.progress(got)

@@ -106,6 +106,7 @@ class DotBody:
         else:
             body_end = used = len(data)
             body = b"\n".join(pieces) if len(pieces) > 1 else data
+        del data, pieces  # before splitting: keep peak memory down on large bodies
         if lead:
             body = body[1:]
             body_end -= 1
