@@ -840,13 +840,18 @@ def _run(*argv: str) -> None:
 
 def _ensure_mail_user() -> tuple[int, int]:
     """Create the ``vmail`` system user and group if missing; return their uid and gid."""
-    for attempt in range(2):
+    # Parallel test sessions (tox runs every env at once) may race here: useradd then fails
+    # on /etc/passwd's lock or finds the user already made, so look again a few times.
+    attempts = 6
+    for attempt in range(attempts):
         try:
             entry = pwd.getpwnam(MAIL_USER)
             return entry.pw_uid, grp.getgrnam(MAIL_USER).gr_gid
         except KeyError:
-            if attempt:
+            if attempt == attempts - 1:
                 raise DovecotError(f"could not create the {MAIL_USER!r} user") from None
+            if attempt:
+                time.sleep(0.2 * attempt)
         try:
             grp.getgrnam(MAIL_USER)
             group_args = ["--gid", MAIL_USER]
@@ -858,7 +863,8 @@ def _ensure_mail_user() -> tuple[int, int]:
              "--shell", "/usr/sbin/nologin", MAIL_USER],
             stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
         )  # fmt: skip
-        # 9: the name appeared meanwhile (a parallel session created it)
-        if result.returncode not in (0, 9):
+        # 9: the name appeared meanwhile; 1 and 10: another useradd holds the lock. Both are
+        # settled by looking again; anything else is a real failure.
+        if result.returncode not in (0, 1, 9, 10):
             raise DovecotError(f"useradd {MAIL_USER} failed: {result.stderr.strip()}")
     raise AssertionError("unreachable")
