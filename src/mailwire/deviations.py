@@ -72,12 +72,14 @@ DEVIATIONS: tuple[Deviation, ...] = (
         id="pop-desync-after-timeout",
         module="poplib",
         summary=(
-            "After a read times out in the middle of a response, further commands raise "
-            "error_proto instead of reading the rest of the old response as the new answer."
+            "After a read times out, or a line or response exceeds its limit, further commands "
+            "raise error_proto before anything is sent."
         ),
         reason=(
-            "The stdlib would hand the tail of the interrupted response to the next command, a "
-            "silent wrong answer. Closing and reconnecting is the only safe recovery."
+            "After a timeout the stdlib's socket file refuses every later read ('cannot read "
+            "from timed out object') but only after sending the next command, so a DELE or "
+            "QUIT still reaches the server; after 'line too long' it reads the rest of the old "
+            "line as the next answer. Refusing before sending is the only safe state."
         ),
     ),
     Deviation(
@@ -88,8 +90,39 @@ DEVIATIONS: tuple[Deviation, ...] = (
             "before the TLS handshake."
         ),
         reason=(
-            "Those bytes arrived unprotected and would otherwise be read as if they came over "
-            "TLS: the STARTTLS response-injection attack (CVE-2011-0411 class)."
+            "Such bytes are injected plaintext (the STARTTLS response-injection attack). The "
+            "stdlib silently drops those that arrived with the +OK and fails the handshake on "
+            "the rest; mailwire makes the attack visible instead of losing data quietly."
+        ),
+    ),
+    Deviation(
+        id="pop-capa-robust",
+        module="poplib",
+        summary=(
+            "capa() skips blank lines and answers a non-ASCII CAPA line with "
+            "error_proto('-ERR CAPA not supported by server')."
+        ),
+        reason="The stdlib raises IndexError or UnicodeDecodeError on such server input.",
+    ),
+    Deviation(
+        id="pop-stat-errors",
+        module="poplib",
+        summary=(
+            "A malformed STAT reply raises error_proto with the newest stdlib's messages on "
+            "every Python version."
+        ),
+        reason="CPython 3.9-3.13.0 let IndexError or ValueError escape.",
+    ),
+    Deviation(
+        id="pop-close-always",
+        module="poplib",
+        summary=(
+            "close() works after a failed TLS handshake, and an -ERR greeting closes the "
+            "socket before raising."
+        ),
+        reason=(
+            "The stdlib's close() raises OSError(EBADF) on a socket the ssl module already "
+            "closed, and it leaks the socket when the greeting is refused."
         ),
     ),
 )

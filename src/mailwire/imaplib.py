@@ -319,7 +319,9 @@ class IMAP4:
 
     def shutdown(self) -> None:
         """Close the connection made by :meth:`open`."""
-        self.file.close()
+        file = self.file
+        if file is not None:  # callers may have replaced or dropped it
+            file.close()
         transport.shutdown_and_close(self.sock)
 
     def socket(self) -> Any:
@@ -461,11 +463,9 @@ class IMAP4:
     ) -> tuple[str, Any]:
         """Fetch ``message_parts`` (e.g. ``'(UID BODY[TEXT])'``) of ``message_set``."""
         name = "FETCH"
-        parts = (
-            _args.substitute(message_parts, params)
-            if params is not None
-            else self._fetch_parts(message_parts)
-        )
+        if params is not None:
+            message_parts = _args.substitute(message_parts, params)
+        parts = self._fetch_parts(message_parts)
         if uid:
             typ, dat = self._uid_command(name, self._sequence_set(message_set), parts)
         else:
@@ -806,12 +806,8 @@ class IMAP4:
         if name in ("COPY", "MOVE") and len(args) == 2:
             return (self._sequence_set(args[0]), self._mailbox(args[1]))
         if name == "FETCH" and len(args) >= 2:
-            parts = (
-                _args.substitute(args[1], params)
-                if params is not None
-                else self._fetch_parts(args[1])
-            )
-            return (self._sequence_set(args[0]), parts, *args[2:])
+            parts: Any = _args.substitute(args[1], params) if params is not None else args[1]
+            return (self._sequence_set(args[0]), self._fetch_parts(parts), *args[2:])
         if name == "STORE" and len(args) == 3:
             return (self._sequence_set(args[0]), args[1], self._set_quote(args[2]))
         if name == "SORT" and len(args) >= 2:
@@ -959,7 +955,8 @@ class IMAP4:
         self._set_capabilities(dat[-1])
 
     def _set_capabilities(self, data: bytes) -> None:
-        self.capabilities = tuple(str(data, self._encoding).upper().split())
+        # A non-ASCII capability is not a usable one, but no reason to crash (the stdlib does).
+        self.capabilities = tuple(str(data, self._encoding, "replace").upper().split())
 
     def _refresh_capabilities(self) -> None:
         """After logging in the server may offer more: use what it sent, else ask."""

@@ -432,9 +432,23 @@ if HAVE_SSL:
             sock = POP3._create_socket(self, timeout)
             return transport.wrap_tls(sock, self.context, self.host)
 
-        def stls(self, context: Any = None) -> bytes:
-            """Always fails: the session is already encrypted."""
-            raise error_proto("-ERR TLS session already established")
+        if sys.version_info < (3, 12):
+
+            def stls(  # type: ignore[override]  # the stdlib's own signature here
+                self, keyfile: Any = None, certfile: Any = None, context: Any = None
+            ) -> bytes:
+                """Always fails: the session is already encrypted.
+
+                The parameters are those of this Python's stdlib (3.12 dropped keyfile and
+                certfile), so every call that reaches the stdlib's error reaches this one.
+                """
+                raise error_proto("-ERR TLS session already established")
+
+        else:
+
+            def stls(self, context: Any = None) -> bytes:
+                """Always fails: the session is already encrypted."""
+                raise error_proto("-ERR TLS session already established")
 
     __all__.append("POP3_SSL")
 

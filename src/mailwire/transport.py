@@ -16,6 +16,7 @@ import errno
 import io
 import os
 import socket
+import sys
 import time
 
 from ._errors import ConnectionClosed, LimitExceeded, LineTooLong, PlaintextInjection
@@ -82,13 +83,19 @@ _GLOBAL_DEFAULT_TIMEOUT: Any = socket._GLOBAL_DEFAULT_TIMEOUT  # type: ignore[at
 
 _monotonic = time.monotonic
 
-#: The exception a read raises when its time is up (``socket.timeout``; ``TimeoutError`` on
-#: 3.10+), the same type the stdlib modules let through.
-Timeout = socket.timeout
+if sys.version_info >= (3, 10):
+    #: The exception a read raises when its time is up: ``socket.timeout``, which is
+    #: ``TimeoutError`` from 3.10 on.
+    Timeout = socket.timeout
+else:
+
+    class Timeout(socket.timeout, TimeoutError):  # type: ignore[no-redef]
+        """A read's time is up. On 3.9 ``socket.timeout`` is not a ``TimeoutError``; this is
+        both, so ``except socket.timeout`` and ``except TimeoutError`` both catch it."""
 
 
 def _timed_out() -> socket.timeout:
-    return socket.timeout("timed out")
+    return Timeout("timed out")
 
 
 class Deadline:
@@ -101,6 +108,11 @@ class Deadline:
     __slots__ = ("expires", "got", "quantum", "timeout")
 
     def __init__(self, timeout: Optional[float], quantum: int = 0) -> None:
+        # A zero timeout is a non-blocking socket (setblocking(False), as imapclient's and
+        # imap_tools' IDLE loops use): there is no wait to bound, and a receive with nothing
+        # to read raises BlockingIOError, leaving what was buffered in place.
+        if timeout == 0:
+            timeout = None
         self.timeout = timeout
         self.quantum = quantum
         self.got = 0
@@ -154,18 +166,23 @@ class SocketSource:
 
     def recv_into(self, view: memoryview, remaining: Optional[float]) -> int:
         sock = self.sock
-        if remaining is None:
-            return sock.recv_into(view)
-        configured = sock.gettimeout()
-        if configured is not None and configured <= remaining:
-            return sock.recv_into(view)
-        # Only shorten the socket's own timeout, and put it back: callers read
-        # sock.gettimeout() and expect the value they set.
-        sock.settimeout(remaining)
         try:
-            return sock.recv_into(view)
-        finally:
-            sock.settimeout(configured)
+            if remaining is None:
+                return sock.recv_into(view)
+            configured = sock.gettimeout()
+            if configured is not None and configured <= remaining:
+                return sock.recv_into(view)
+            # Only shorten the socket's own timeout, and put it back: callers read
+            # sock.gettimeout() and expect the value they set.
+            sock.settimeout(remaining)
+            try:
+                return sock.recv_into(view)
+            finally:
+                sock.settimeout(configured)
+        except socket.timeout as exc:
+            if Timeout is socket.timeout:
+                raise
+            raise Timeout(*exc.args) from None
 
 
 class PipeSource:
@@ -329,7 +346,7 @@ class Reader:
         """Return the complete lines buffered, up to about ``most`` bytes (receiving until
         there is one), unconsumed.
 
-        Raises :class:`LineTooLong` when a line reaches ``maxline`` bytes without its LF and
+        Raises :class:`LineTooLong` when a line passes ``maxline`` bytes without its LF and
         :class:`ConnectionClosed` at EOF. Call :meth:`consume` with what was used.
         """
         while True:
@@ -339,7 +356,9 @@ class Reader:
                 last = self._buf.find(b"\n", start + most, end)
             if last >= 0:
                 return self._view[start : last + 1].tobytes()
-            if end - start >= maxline:
+            # Like readline(maxline + 1): only a line already past the limit is too long; one
+            # exactly at it may still end at EOF, which is a different error.
+            if end - start > maxline:
                 raise LineTooLong(maxline)
             if not self._fill(deadline):
                 raise ConnectionClosed(self._view[start:end].tobytes())
