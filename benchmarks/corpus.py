@@ -1,6 +1,6 @@
 """The benchmark message corpus and the digests that check what a client received.
 
-Shared by every suite (POP3 now, IMAP later). Everything here is deterministic: a message is a
+Shared by every suite (POP3 and IMAP). Everything here is deterministic: a message is a
 pure function of ``(seed, index, size)``, so a server, a client and a runner that never talk to
 each other still agree on the bytes.
 
@@ -19,9 +19,11 @@ import functools
 import random
 import zlib
 from collections.abc import Iterable, Sequence
+from typing import Union
 
 __all__ = [
     "DEFAULT_SEED",
+    "FetchDigest",
     "LinesDigest",
     "WireDigest",
     "message",
@@ -227,3 +229,68 @@ class WireDigest:
 
     def hexdigest(self) -> str:
         return f"wire={self.octets} crc={self.crc:08x}"
+
+
+#: One element of an ``imaplib`` response's data list: a line, a ``(line, literal)`` pair,
+#: or ``None`` (no data).
+FetchItem = Union[bytes, tuple[bytes, bytes], None]
+
+
+class FetchDigest:
+    """What an IMAP library client saw: the ``(typ, data)`` results of ``fetch`` calls.
+
+    ``data`` is the list ``imaplib`` returns: plain lines (``bytes``), ``(line, literal)``
+    tuples for responses with a literal, or ``[None]``. Two clients that return the same
+    ``typ`` strings and the same lists, element by element and in the same shapes, get the same
+    digest. A server computes the expected digest by calling ``begin`` once per command and
+    ``add_items`` with the elements a correct client returns, in as many pieces as it likes.
+    """
+
+    __slots__ = ("crc", "lines", "literals", "octets", "responses")
+
+    def __init__(self) -> None:
+        self.responses = 0
+        self.lines = 0
+        self.literals = 0
+        self.octets = 0
+        self.crc = 0
+
+    def begin(self, typ: str) -> None:
+        self.responses += 1
+        self.crc = zlib.crc32(b"\x00" + typ.encode("ascii") + b"\x00", self.crc)
+
+    def add_items(self, data: Iterable[FetchItem]) -> None:
+        crc = self.crc
+        lines = literals = octets = 0
+        for item in data:
+            if isinstance(item, tuple):
+                line, literal = item
+                # The literal's length keeps "line + literal" from matching other splits.
+                crc = zlib.crc32(b"\x01%d\x01" % len(literal), zlib.crc32(line, crc))
+                crc = zlib.crc32(literal, crc)
+                literals += 1
+                octets += len(literal)
+            elif item is None:
+                crc = zlib.crc32(b"\x03", crc)
+            else:
+                crc = zlib.crc32(b"\x02", zlib.crc32(item, crc))
+                lines += 1
+        self.crc = crc
+        self.lines += lines
+        self.literals += literals
+        self.octets += octets
+
+    def add(self, typ: str, data: Iterable[FetchItem]) -> None:
+        """Fold one ``(typ, data)`` result of ``fetch``."""
+        self.begin(typ)
+        self.add_items(data)
+
+    def add_all(self, results: Iterable[tuple[str, Iterable[FetchItem]]]) -> None:
+        for typ, data in results:
+            self.add(typ, data)
+
+    def hexdigest(self) -> str:
+        return (
+            f"responses={self.responses} lines={self.lines} literals={self.literals} "
+            f"octets={self.octets} crc={self.crc:08x}"
+        )
