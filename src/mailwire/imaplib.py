@@ -22,7 +22,7 @@ import warnings
 
 from . import transport
 from ._compat import MARKER, stdlib_module
-from ._errors import LimitExceeded, PlaintextInjection
+from ._errors import PlaintextInjection
 from ._imap import args as _args
 from ._imap import command as _cmd
 from ._imap import response as _resp
@@ -142,6 +142,8 @@ _StdAbort: type[Exception] = getattr(_StdIMAP4, "abort", _StdError)
 _StdReadonly: type[Exception] = getattr(_StdIMAP4, "readonly", _StdAbort)
 
 _CMD_LOG_LEN = 10
+_UNKNOWN = object()
+_time = time.time
 # Stray empty lines skipped before a response is declared malformed.
 _MAX_BLANK_LINES = 16
 _IO_METHODS = frozenset(("read", "readline", "_get_line"))
@@ -160,11 +162,6 @@ def __getattr__(name: str) -> Any:
 
 def _text(data: Any) -> str:
     return data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
-
-
-def _setting(name: str) -> Any:
-    # Callers patch module globals (mock.patch('imaplib._MAXLINE', ...)); read them per call.
-    return globals()[name]
 
 
 class IMAP4:
@@ -199,7 +196,7 @@ class IMAP4:
     file: Any = None
 
     def __init__(self, host: str = "", port: int = IMAP4_PORT, timeout: Optional[float] = None):
-        self.debug = _setting("Debug")
+        self.debug = Debug
         self.state = "LOGOUT"
         self.literal: Any = None
         self.tagged_commands: dict[bytes, Any] = {}
@@ -266,7 +263,7 @@ class IMAP4:
 
     def __getattr__(self, attr: str) -> Any:
         # Upper-case aliases of the command methods (M.SELECT(...)).
-        if attr in _setting("Commands"):
+        if attr in Commands:
             return getattr(self, attr.lower())
         raise AttributeError("Unknown IMAP4 command: '%s'" % attr)
 
@@ -306,7 +303,7 @@ class IMAP4:
 
     def readline(self) -> bytes:
         """Read one line from the server."""
-        maxline = _setting("_MAXLINE")
+        maxline = _MAXLINE
         line: bytes = self.file.readline(maxline + 1)
         if len(line) > maxline:
             raise self.error("got more than %d bytes" % maxline)
@@ -333,12 +330,19 @@ class IMAP4:
         return file if type(file) is transport.Reader else None
 
     def _fast_reader(self) -> Optional[transport.Reader]:
-        """mailwire's reader, when reading from it directly equals the stdlib's path."""
+        """mailwire's reader, when reading from it directly equals the stdlib's path: the I/O
+        methods are not overridden (by the class or on the instance) and debugging does not
+        print every line."""
+        if self.debug >= 4:
+            return None
         cls = type(self)
         native = _NATIVE_IO.get(cls)
         if native is None:
             native = _NATIVE_IO[cls] = _has_native_io(cls)
-        if not native or self.debug >= 4 or not _IO_METHODS.isdisjoint(self.__dict__):
+        if not native:
+            return None
+        overrides = self.__dict__
+        if "readline" in overrides or "read" in overrides or "_get_line" in overrides:
             return None
         return self._native_reader()
 
@@ -728,7 +732,7 @@ class IMAP4:
         as the command's own method formats them."""
         command = command.upper()
         name = command.decode("ascii", "replace") if isinstance(command, bytes) else command
-        if name not in _setting("Commands"):
+        if name not in Commands:
             raise self.error("Unknown IMAP4 UID command: %r" % (command,))
         typ, dat = self._uid_command(name, *self._uid_args(name, args, params))
         kind = name if name in ("SEARCH", "SORT", "THREAD") else "FETCH"
@@ -748,7 +752,7 @@ class IMAP4:
     def xatom(self, name: str, *args: Any) -> tuple[str, Any]:
         """Send an extension command the server announced; allowed in the current state."""
         name = name.upper()
-        commands = _setting("Commands")
+        commands = Commands
         if name not in commands:
             commands[name] = (self.state,)
         return self._simple_command(name, *args)
@@ -819,7 +823,7 @@ class IMAP4:
         return args
 
     def _uid_command(self, name: str, *args: Any) -> tuple[str, Any]:
-        commands = _setting("Commands")
+        commands = Commands
         if self.state not in commands[name]:
             raise self.error(
                 "command %s illegal in state %s, only allowed in states %s"
@@ -859,7 +863,7 @@ class IMAP4:
             raise self.abort(bye[-1].decode(self._encoding, "replace"))
 
     def _command(self, name: str, *args: Any) -> bytes:
-        commands = _setting("Commands")
+        commands = Commands
         if self.state not in commands[name]:
             self.literal = None
             raise self.error(
@@ -870,19 +874,24 @@ class IMAP4:
             self.literal = None
             raise self.abort(self._broken)
 
-        for typ in ("OK", "NO", "BAD"):
-            if typ in self.untagged_responses:
-                del self.untagged_responses[typ]
-
-        if "READ-ONLY" in self.untagged_responses and not self.is_readonly:
-            raise self.readonly("mailbox status changed to READ-ONLY")
+        untagged = self.untagged_responses
+        if untagged:
+            for typ in ("OK", "NO", "BAD"):
+                if typ in untagged:
+                    del untagged[typ]
+            if "READ-ONLY" in untagged and not self.is_readonly:
+                raise self.readonly("mailbox status changed to READ-ONLY")
 
         encoding = self._encoding
         parts = [bytes(name, encoding)]
         for arg in args:
-            if arg is None:
-                continue
-            parts.append(_cmd.encode_argument(arg, encoding))
+            kind = type(arg)
+            if kind is bytes:
+                parts.append(arg)
+            elif kind is str:
+                parts.append(arg.encode(encoding))
+            elif arg is not None:
+                parts.append(_cmd.encode_argument(arg, encoding))
         literal = self.literal
         self.literal = None
         literator = None
@@ -971,7 +980,11 @@ class IMAP4:
         first line of the response."""
         return self._process_response(self._get_line())
 
-    def _process_response(self, resp: bytes) -> Optional[bytes]:
+    def _process_response(
+        self, resp: bytes, reader: Optional[transport.Reader] = None
+    ) -> Optional[bytes]:
+        """Store the response whose first line is ``resp``; ``reader`` is mailwire's reader
+        when the fast path applies (so the rest of the response need not ask again)."""
         blank = 0
         while not resp:
             # Some servers send stray empty lines between responses; skip a few.
@@ -985,7 +998,7 @@ class IMAP4:
             if parts is None:
                 raise self.abort("unexpected response: %r" % resp)
             typ, dat = parts
-            dat = self._read_literals(typ, dat)
+            dat = self._read_literals(typ, dat, reader)
         elif first == b"+":
             match = Continuation.match(resp)
             assert match is not None  # "+" alone matches
@@ -1011,34 +1024,39 @@ class IMAP4:
             self._mesg("%s response: %r" % (typ, dat))
         return resp
 
-    def _read_literals(self, typ: str, dat: bytes) -> bytes:
+    def _read_literals(
+        self, typ: str, dat: bytes, reader: Optional[transport.Reader] = None
+    ) -> bytes:
         """Store an untagged response, reading any literals it announces; returns the last
         line of the response."""
         size = _resp.literal_size(dat)
+        if size is None:
+            self._append_untagged(typ, dat)
+            return dat
         header: list[bytes] = []
         while size is not None:
             if self.debug >= 4:
                 self._mesg("read literal size %s" % size)
-            limit = _setting("_MAXLITERAL")
+            limit = _MAXLITERAL
             if size > limit:
                 self._broken = "literal of %d bytes exceeds the limit of %d" % (size, limit)
                 raise self.abort(self._broken)
-            reader = self._fast_reader()
             if reader is not None:
-                try:
-                    data = reader.read_bounded(size, limit)
-                except transport.Timeout:
-                    self._broken = "connection out of sync: a literal read timed out"
-                    raise
-                except LimitExceeded as exc:  # pragma: no cover - checked above
-                    raise self.abort(str(exc)) from None
-                if len(data) < size:
-                    raise self.abort("socket error: EOF")
+                if size <= reader.buffered():
+                    data = reader.read(size)
+                else:
+                    try:
+                        data = reader.read_bounded(size, limit)
+                    except transport.Timeout:
+                        self._broken = "connection out of sync: a literal read timed out"
+                        raise
+                    if len(data) < size:
+                        raise self.abort("socket error: EOF")
             else:
                 data = self.read(size)
             self._append_untagged(typ, (dat, data))
             header.append(dat)
-            dat = self._get_line()
+            dat = self._read_line(reader) if reader is not None else self._get_line()
             if not dat and _resp.open_parens(header) > 0:
                 # A stray blank line inside a parenthesized response (gh-88574).
                 dat = self._get_line()
@@ -1048,6 +1066,7 @@ class IMAP4:
 
     def _get_tagged_response(self, tag: bytes, expect_bye: bool = False) -> tuple[str, Any]:
         tagged = self.tagged_commands
+        reader: Any = _UNKNOWN
         while True:
             result = tagged[tag]
             if result is not None:
@@ -1058,40 +1077,54 @@ class IMAP4:
                 if bye is not None:
                     return ("BYE", bye)
             self._check_bye()
-            reader = self._fast_reader()
-            if reader is not None and self._take_fetch_run(reader):
-                continue
+            if reader is _UNKNOWN:
+                # Decided once per command: nothing in the response loop can change it.
+                reader = self._fast_reader()
             try:
-                self._get_response()
+                if reader is None:
+                    self._get_response()
+                elif not self._take_fetch_runs(reader):
+                    self._process_response(self._read_line(reader), reader)
             except self.abort:
                 if self.debug >= 1:
                     self.print_log()
                 raise
 
-    def _take_fetch_run(self, reader: transport.Reader) -> bool:
-        """Store a run of plain FETCH lines already buffered, all at once."""
+    def _take_fetch_runs(self, reader: transport.Reader) -> bool:
+        """Store the FETCH responses already buffered that need no line-by-line care: runs of
+        plain ``* n FETCH (...)`` lines and of responses carrying one literal each."""
         if self._idle_capture:
             return False
-        run = reader.take_match(_resp.FETCH_RUN)
-        if run is None:
+        buf, start, end = reader.window()
+        if end - start < 16 or not buf.startswith(b"* ", start):
             return False
-        values = _resp.fetch_run_values(run)
-        maxline = _setting("_MAXLINE")
-        if len(run) > maxline and max(map(len, values)) + 9 > maxline:
-            # Rare: a line may be over the limit; the line-by-line path decides exactly.
-            reader.unread(len(run))
-            return False
-        if self.debug >= 5:
-            for value in values:
-                self._append_untagged("FETCH", value)
+        values: list[Any]
+        values, stop = _resp.fetch_run(buf, start, end)
+        if values and stop - start > _MAXLINE and max(map(len, values)) + 10 > _MAXLINE:
+            values = []  # a line may be over the limit: the line-by-line path decides
+        if not values:
+            values, stop = _resp.literal_fetch_run(buf, start, end, _MAXLINE, _MAXLITERAL)
+            if not values:
+                return self._receive_rest(reader, _resp.fetch_wanted(buf, start, end))
+        reader.consume(stop - start)
+        stored = self.untagged_responses.get("FETCH")
+        if stored is None:
+            self.untagged_responses["FETCH"] = values
         else:
-            stored = self.untagged_responses.get("FETCH")
-            if stored is None:
-                self.untagged_responses["FETCH"] = values
-            else:
-                stored.extend(values)
-        self._log_raw("< ", b"* " + values[-1])
+            stored.extend(values)
+        self._log_raw("< ", values[-1] if isinstance(values[-1], bytes) else b"...")
         return True
+
+    def _receive_rest(self, reader: transport.Reader, wanted: int) -> bool:
+        """Receive more when a FETCH response at the front is cut short but would fit in the
+        reader's buffer, so the block paths can take it; False leaves it to the line path."""
+        if not wanted or wanted > transport.BLOCK_SIZE or wanted > _MAXLINE + _MAXLITERAL:
+            return False
+        try:
+            return reader.receive(wanted) > 0
+        except transport.Timeout:
+            self._broken = "connection out of sync: a response timed out"
+            raise
 
     def _get_line_within(self, timeout: float) -> bytes:
         """Read one line, waiting at most ``timeout`` seconds for it (for IDLE).
@@ -1113,18 +1146,8 @@ class IMAP4:
     def _get_line(self) -> bytes:
         reader = self._fast_reader()
         if reader is not None:
-            maxline = _setting("_MAXLINE")
-            try:
-                line = reader.readline(maxline + 1)
-            except transport.Timeout:
-                if not self._waiting:
-                    self._broken = "connection out of sync: a response timed out"
-                raise
-            if len(line) > maxline:
-                self._broken = "connection out of sync: a response line was too long"
-                raise self.error("got more than %d bytes" % maxline)
-        else:
-            line = self.readline()
+            return self._read_line(reader)
+        line = self.readline()
         if not line:
             raise self.abort("socket error: EOF")
         if line[-2:] != CRLF:
@@ -1134,6 +1157,26 @@ class IMAP4:
             self._mesg("< %r" % line)
         else:
             self._log_raw("< ", line)
+        return line
+
+    def _read_line(self, reader: transport.Reader) -> bytes:
+        """``_get_line`` reading from mailwire's reader directly."""
+        maxline = _MAXLINE
+        try:
+            line = reader.readline(maxline + 1)
+        except transport.Timeout:
+            if not self._waiting:
+                self._broken = "connection out of sync: a response timed out"
+            raise
+        if len(line) > maxline:
+            self._broken = "connection out of sync: a response line was too long"
+            raise self.error("got more than %d bytes" % maxline)
+        if line[-2:] != CRLF:
+            if not line:
+                raise self.abort("socket error: EOF")
+            raise self.abort("socket error: unterminated line: %r" % line)
+        line = line[:-2]
+        self._log_raw("< ", line)
         return line
 
     def _match(self, cre: re.Pattern[bytes], s: bytes) -> bool:
@@ -1193,10 +1236,10 @@ class IMAP4:
     def _log_raw(self, direction: str, data: bytes) -> None:
         # Like _log, but formats only if the log is ever printed: the stdlib spends a repr()
         # on every line received just in case.
-        self._cmd_log[self._cmd_log_idx] = (_LazyLogLine(direction, data), time.time())
-        self._cmd_log_idx += 1
-        if self._cmd_log_idx >= self._cmd_log_len:
-            self._cmd_log_idx = 0
+        index = self._cmd_log_idx
+        self._cmd_log[index] = (direction, data, _time())
+        index += 1
+        self._cmd_log_idx = 0 if index >= self._cmd_log_len else index
 
     def print_log(self) -> None:
         self._mesg("last %d IMAP4 interactions:" % len(self._cmd_log))
@@ -1204,22 +1247,14 @@ class IMAP4:
         while count:
             entry = self._cmd_log.get(index)
             if entry is not None:
-                self._mesg(str(entry[0]), entry[1])
+                if len(entry) == 3:  # from _log_raw
+                    self._mesg("%s%r" % (entry[0], entry[1]), entry[2])
+                else:
+                    self._mesg(str(entry[0]), entry[1])
             index += 1
             if index >= self._cmd_log_len:
                 index = 0
             count -= 1
-
-
-class _LazyLogLine:
-    __slots__ = ("data", "direction")
-
-    def __init__(self, direction: str, data: bytes) -> None:
-        self.direction = direction
-        self.data = data
-
-    def __str__(self) -> str:
-        return "%s%r" % (self.direction, self.data)
 
 
 if HAVE_SSL:
@@ -1301,7 +1336,7 @@ class IMAP4_stream(IMAP4):
 
     def readline(self) -> bytes:
         """Read one line from the command's output."""
-        maxline = _setting("_MAXLINE")
+        maxline = _MAXLINE
         line = self._stream.reader.readline(maxline + 1)
         if len(line) > maxline:
             raise self.error("got more than %d bytes" % maxline)

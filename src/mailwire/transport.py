@@ -70,6 +70,11 @@ INITIAL_BUFFER = 16 * 1024
 #: add little to peak memory.
 PEEK_SIZE = 64 * 1024
 
+#: How far ahead of the bytes received a large literal's buffer is extended at a time: the
+#: first step, then as much as has arrived so far, up to the last figure.
+FIRST_LITERAL_STEP = 64 * 1024
+LITERAL_STEP = 4 * 1024 * 1024
+
 #: On a bulk read, each timeout window must deliver this many bytes (or finish the read), so a
 #: slow but working link keeps going while a trickling peer is cut off.
 PROGRESS_QUANTUM = 64 * 1024
@@ -306,30 +311,50 @@ class Reader:
     def read_bounded(self, size: int, limit: int, what: str = "literal") -> bytes:
         """Read exactly ``size`` bytes (fewer only at EOF) if ``size <= limit``.
 
-        The result is built in a growing ``BytesIO`` whose buffer becomes the returned bytes
-        without a final copy, so memory follows what was received, never what was announced.
+        The result is received straight into a ``BytesIO`` extended a step at a time (never
+        further ahead than what has arrived), whose buffer becomes the returned bytes without a
+        final copy: memory follows what was received, never what was announced.
         """
         if size > limit:
             raise LimitExceeded(what, limit)
+        start = self._start
+        have = min(self._end - start, size)
+        if have == size:
+            self._start = start + size
+            return self._view[start : start + size].tobytes()
         out = io.BytesIO()
-        have = self._end - self._start
-        if have:
-            take = min(have, size)
-            out.write(self._view[self._start : self._start + take])
-            self._start += take
-        remaining = size - out.tell()
-        if remaining:
-            if remaining > len(self._buf) < self._max:
-                self._grow(self._max)  # a bulk read: skip the gradual growth
-            deadline = Deadline(self._source.timeout(), PROGRESS_QUANTUM)
-            while remaining:
-                got = self._fill(deadline)
-                if not got:
-                    break
-                take = min(got, remaining)
-                out.write(self._view[self._start : self._start + take])
-                self._start += take
-                remaining -= take
+        out.write(self._view[start : start + have])
+        self._start = start + have
+        self._start = self._end = 0  # the buffer is empty now
+        filled = have
+        deadline = Deadline(self._source.timeout(), PROGRESS_QUANTUM)
+        recv_into = self._source.recv_into
+        while filled < size:
+            # Never extend further ahead than what has already arrived (nor past the step
+            # limit): a server announcing much and sending little gets little memory.
+            step = min(size - filled, LITERAL_STEP, max(filled, FIRST_LITERAL_STEP))
+            # Writing one byte at the end extends the stream (zero-filled) so the next step
+            # can be received into it in place.
+            out.seek(filled + step - 1)
+            out.write(b"\0")
+            target = out.getbuffer()
+            try:
+                room = target[filled : filled + step]
+                while step:
+                    got = recv_into(room, deadline.remaining())
+                    if not got:
+                        self._eof = True
+                        break
+                    deadline.progress(got)
+                    filled += got
+                    step -= got
+                    room = room[got:]
+                del room
+            finally:
+                target.release()
+            if self._eof:
+                break
+        out.truncate(filled)
         return out.getvalue()
 
     def _read_to_eof(self) -> bytes:
@@ -365,6 +390,24 @@ class Reader:
 
     def consume(self, count: int) -> None:
         self._start += count
+
+    def receive(self, want: int) -> int:
+        """Receive once more, first making room for ``want`` bytes in all (up to the largest
+        buffer size); return how many bytes arrived (0 at EOF)."""
+        # Callers are block parsers in the middle of a bulk transfer: take the full buffer
+        # size at once, and move the partial response to the front so the receive is large.
+        pending = self._end - self._start
+        if len(self._buf) < self._max:
+            self._grow(self._max)
+        elif self._start and len(self._buf) - self._end < max(want - pending, len(self._buf) // 2):
+            self._view[:pending] = self._view[self._start : self._end]
+            self._start, self._end = 0, pending
+        return self._fill(Deadline(self._source.timeout()))
+
+    def window(self) -> tuple[bytearray, int, int]:
+        """The buffer and the bounds of the bytes received but not handed out, for parsers
+        that scan them in place; follow with :meth:`consume`. Nothing is received."""
+        return self._buf, self._start, self._end
 
     def take_match(self, pattern: re.Pattern[bytes]) -> Optional[bytes]:
         """Consume and return what ``pattern`` matches at the front of the buffered bytes.

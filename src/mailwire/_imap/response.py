@@ -12,17 +12,17 @@ stdlib's stored values a whole block at a time.
 from __future__ import annotations
 
 import re
-from operator import methodcaller
 from typing import Optional
 
 __all__ = [
-    "FETCH_RUN",
     "Continuation",
     "Literal",
     "Response_code",
     "Untagged_response",
     "Untagged_status",
-    "fetch_run_values",
+    "fetch_run",
+    "fetch_wanted",
+    "literal_fetch_run",
     "literal_size",
     "open_parens",
     "tagged_pattern",
@@ -45,12 +45,13 @@ _UNTAGGED = re.compile(
     rb"|(?P<num>\d+) (?P<stype>[A-Z-]+)(?: (?P<data2>.*))?)"
 )
 
-#: One or more complete ``* n FETCH data`` lines whose data is not empty and cannot end in a
-#: literal announcement: exactly the lines whose stored value is ``n + b' ' + data``.
-FETCH_RUN = re.compile(rb"(?:\* [0-9]+ FETCH [^\r\n]+(?<!})\r\n)+")
+#: Where a run of plain FETCH lines ends: the first line boundary not followed by
+#: ``* n FETCH`` and at least one byte of data (or the end of the text searched).
+_RUN_END = re.compile(rb"\r\n(?!\* [0-9]+ FETCH [^\r\n])")
+_RUN_START = re.compile(rb"\* [0-9]+ FETCH [^\r\n]")
 
-_drop_fetch = methodcaller("replace", b" FETCH ", b" ", 1)
-
+#: ``* n FETCH (... {size}`` followed by CRLF: a FETCH response whose line announces a literal.
+_LITERAL_HEAD = re.compile(rb"\* ([0-9]+) FETCH ([^\r\n]*\{([0-9]+)\})\r\n")
 
 def tagged_pattern(tagpre: bytes) -> re.Pattern[bytes]:
     """The stdlib's ``tagre`` for a session's tag prefix."""
@@ -94,8 +95,92 @@ def open_parens(segments: list[bytes]) -> int:
     return depth
 
 
-def fetch_run_values(run: bytes) -> list[bytes]:
-    """The stored values of a block matched by :data:`FETCH_RUN`, one per line."""
-    values = run[2:].replace(b"\r\n* ", b"\r\n").split(b"\r\n")
+def fetch_run(buf: bytes | bytearray, start: int, end: int) -> tuple[list[bytes], int]:
+    """Stored values of the plain FETCH lines at ``buf[start:end]``, and where they end.
+
+    A plain FETCH line ``* n FETCH data`` is stored as ``n + b" " + data``. Only lines the
+    stdlib would store exactly so are taken: complete (CRLF), no other CR or LF, data not
+    empty and not ending in ``}`` (a literal may follow). The work is done with a few C-level
+    passes over the block instead of per line; anything unusual returns nothing taken, and the
+    line-by-line path decides.
+    """
+    if _RUN_START.match(buf, start, end) is None:
+        return [], start
+    last = buf.rfind(b"\r\n", start, end)
+    if last < 0:
+        return [], start
+    boundary = _RUN_END.search(buf, start, last + 2)
+    stop = (boundary.start() if boundary is not None else last) + 2
+    block = bytes(buf[start:stop])
+    brace = block.find(b"}\r\n")
+    if brace >= 0:
+        # That line may announce a literal: the run ends before it.
+        cut = block.rfind(b"\r\n", 0, brace) + 2
+        if cut < 2:
+            return [], start
+        block = block[:cut]
+        stop = start + cut
+    lines = block.count(b"\r\n")
+    if (
+        block.count(b"\n") != lines
+        or block.count(b"\r") != lines
+        or block.count(b" FETCH ") != lines
+    ):
+        # Some line is unusual; let the line-by-line path take this block.
+        return [], start
+    # Every line has exactly one " FETCH ", right after its number: drop them all at once.
+    values = block[2:].replace(b"\r\n* ", b"\r\n").replace(b" FETCH ", b" ").split(b"\r\n")
     values.pop()  # after the final CRLF
-    return list(map(_drop_fetch, values))
+    return values, stop
+
+
+def fetch_wanted(buf: bytes | bytearray, start: int, end: int) -> int:
+    """How many bytes the FETCH response at ``buf[start:end]`` needs in all when it is cut
+    short by the end of what was received (so a block path may receive more rather than
+    fall back to reading it line by line), or 0."""
+    if buf.find(b"\r\n", start, end) < 0:
+        return end - start + 1  # not even one whole line yet
+    head = _LITERAL_HEAD.match(buf, start, end)
+    if head is None:
+        return 0
+    stop = head.end() + int(head.group(3))
+    if stop >= end or buf.find(b"\r\n", stop, end) < 0:
+        return stop - start + 3
+    return 0
+
+
+def literal_fetch_run(
+    buf: bytes | bytearray, start: int, end: int, maxline: int, maxliteral: int
+) -> tuple[list[object], int]:
+    """Stored values of complete ``* n FETCH (... {size}`` + literal + plain trailer responses
+    at ``buf[start:end]``, and where they end: ``(header, literal)`` then the trailer, each.
+
+    Stops (leaving the rest to the line-by-line path) at anything else: an incomplete
+    response, a trailer that is empty or announces another literal, a line or literal over
+    its limit.
+    """
+    values: list[object] = []
+    append = values.append
+    match = _LITERAL_HEAD.match
+    find = buf.find
+    with memoryview(buf) as view:
+        while True:
+            head = match(buf, start, end)
+            if head is None:
+                break
+            number, data, announced = head.group(1, 2, 3)
+            size = int(announced)
+            body = head.end()
+            stop = body + size
+            if size > maxliteral or body - start > maxline or stop > end:
+                break
+            crlf = find(b"\r\n", stop, end)
+            if crlf < 0 or crlf == stop or crlf + 2 - stop > maxline:
+                break
+            trailer = view[stop:crlf].tobytes()
+            if b"\n" in trailer or trailer[-1:] == b"}":
+                break
+            append((number + b" " + data, view[body:stop].tobytes()))
+            append(trailer)
+            start = crlf + 2
+    return values, start
