@@ -124,6 +124,9 @@ Commands: dict[str, tuple[str, ...]] = {
     "UNSUBSCRIBE": ("AUTH", "SELECTED"),
 }
 
+# The newest stdlib's placeholder substitution, under its private module-level name.
+_substitute = _args.substitute
+
 # Patterns the stdlib module exposes; callers match against them directly.
 Continuation = _resp.Continuation
 Literal = _resp.Literal
@@ -795,7 +798,8 @@ class IMAP4:
         if params is not None:
             criteria = _args.substitute_all(criteria, params)
         criteria = self._encode_criteria(charset, criteria) if charset is not None else criteria
-        return (self._set_quote(sort_criteria), self._astring(charset), *criteria)
+        charset_arg = self._astring(charset) if charset is not None else None
+        return (self._set_quote(sort_criteria), charset_arg, *criteria)
 
     def _thread_args(
         self, algorithm: Any, charset: Any, criteria: Any, params: Any
@@ -803,7 +807,8 @@ class IMAP4:
         if params is not None:
             criteria = _args.substitute_all(criteria, params)
         criteria = self._encode_criteria(charset, criteria) if charset is not None else criteria
-        return (algorithm, self._astring(charset), *criteria)
+        charset_arg = self._astring(charset) if charset is not None else None
+        return (algorithm, charset_arg, *criteria)
 
     def _uid_args(self, name: str, args: tuple[Any, ...], params: Any) -> tuple[Any, ...]:
         """Arguments of ``UID name`` formatted as the command's own method would."""

@@ -469,7 +469,7 @@ def test_slow_greeting_raises_timeout_error(imap_server: StartServer) -> None:
 def test_line_deadline_deviation(
     mod: ModuleType, imap_server: StartServer, connect: Connect
 ) -> None:
-    """pop-line-deadline (module "both"): a line trickled a byte every 30 ms with a 0.2 s
+    """line-deadline (module "both"): a line trickled a byte every 30 ms with a 0.2 s
     timeout. Each recv succeeds, so the stdlib waits for the whole line; mailwire does not."""
 
     def noop(session: Session, command: Command) -> None:
@@ -540,7 +540,7 @@ IMAP_DEVIATIONS_TESTED = {
     "imap-starttls-buffered-plaintext": "test_starttls_plaintext_injection",
     "imap-control-chars": "test_refused_before_sending",
     "imap-utf8-append": "test_utf8_mode",
-    "pop-line-deadline": "test_line_deadline_deviation",
+    "line-deadline": "test_line_deadline_deviation",
 }
 
 

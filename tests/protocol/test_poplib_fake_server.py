@@ -702,7 +702,7 @@ def test_stls_buffered_plaintext_deviation(
 
 
 def test_line_deadline_deviation(mod: ModuleType, fake_pop3: StartServer, connect: Connect) -> None:
-    """pop-line-deadline: a reply trickled a byte every 50 ms with a 0.3 s timeout. Each recv
+    """line-deadline: a reply trickled a byte every 50 ms with a 0.3 s timeout. Each recv
     succeeds, so the stdlib waits for the whole line; mailwire gives up after ~0.3 s."""
     server = fake_pop3(session((b"NOOP", Trickle(b"+OK slowly\r\n", 0.05))))
     pop = connect(mod.POP3, server, timeout=0.3)
@@ -1181,7 +1181,7 @@ def test_deviation_registry_covers_these_tests() -> None:
     tested = {
         "pop-control-chars": test_control_characters_in_the_stdlib,
         "pop-eof-mid-line": test_truncated_reply_line_deviation,
-        "pop-line-deadline": test_line_deadline_deviation,
+        "line-deadline": test_line_deadline_deviation,
         "pop-desync-after-timeout": test_desync_deviation,
         "pop-stls-buffered-plaintext": test_stls_buffered_plaintext_deviation,
         "pop-capa-robust": test_capa_robust,
