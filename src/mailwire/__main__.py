@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import email
 import io
+import re
 import signal
 import sys
 import time
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from email import policy
 from email.message import EmailMessage
 
-from mailwire import __version__, poplib
+from mailwire import __version__, imaplib, poplib
 from mailwire.testing import CA_FILE, MailServer, sample_messages, test_ssl_context
 
 DEMO_USER = "alice"
@@ -48,21 +49,50 @@ def _describe(number: int, message: EmailMessage, octets: int) -> list[str]:
     ]
 
 
+def _imap_summary(server: MailServer) -> list[str]:
+    """Read the same mailbox over IMAP + STARTTLS; one line per message, subjects last."""
+    with imaplib.IMAP4(server.host, server.imap_port, timeout=30) as imap:
+        imap.starttls(test_ssl_context())
+        version = getattr(imap.sock, "version", lambda: "TLS")()
+        print(f"IMAP on port {server.imap_port}: STARTTLS {version}, certificate verified; "
+              f"capabilities {' '.join(imap.capabilities[:6])} ...")
+        imap.login(DEMO_USER, DEMO_PASSWORD)
+        _, exists = imap.select("INBOX", readonly=True)
+        _, data = imap.fetch(
+            "1:*", "(UID FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (SUBJECT)])"
+        )
+        subjects = []
+        for item in data:
+            if not isinstance(item, tuple):
+                continue
+            header, literal = item
+            fields = re.search(rb"UID (\d+).*RFC822\.SIZE (\d+)", header)
+            parsed = email.message_from_bytes(literal, policy=policy.default)
+            subject = str(parsed["subject"])
+            subjects.append(subject)
+            uid, size = (int(x) for x in fields.groups()) if fields else (0, 0)
+            print(f"  UID {uid:<3} {size:>6,} octets  {subject}")
+        print(f"INBOX (read-only): {_plural(int(exists[0] or 0), 'message')}")
+        return subjects
+
+
 def demo(args: argparse.Namespace) -> int:
-    """Serve the sample mailbox and read it over POP3 + STLS with a verifying context."""
-    with MailServer(users={DEMO_USER: DEMO_PASSWORD}) as server:
+    """Serve the sample mailbox and read it over POP3 + STLS and IMAP + STARTTLS, each with a
+    verifying TLS context."""
+    with MailServer(users={DEMO_USER: DEMO_PASSWORD}, imap=True) as server:
         samples = sample_messages(f"{DEMO_USER}@mailwire.test")
         for sample in samples:
             server.deliver(DEMO_USER, sample)
         print(f"mailwire {__version__} demo")
-        print(f"Embedded test server: POP3 on {server.host} port {server.pop3_port}, "
-              f"{_plural(len(samples), 'sample message')} for {DEMO_USER!r}")
+        print(f"Embedded test server on {server.host}: POP3 port {server.pop3_port}, IMAP port "
+              f"{server.imap_port}; {_plural(len(samples), 'sample message')} for {DEMO_USER!r}")
         client = poplib.POP3(server.host, server.pop3_port, timeout=30)
+        pop_subjects = []
         try:
             capabilities = " ".join(
                 " ".join([name, *params]) for name, params in client.capa().items()
             )
-            print(f"Capabilities: {capabilities}")
+            print(f"POP3 capabilities: {capabilities}")
             client.stls(test_ssl_context())
             version = getattr(client.sock, "version", lambda: "TLS")()
             print(f"STLS: {version}, certificate verified against the TEST-ONLY CA "
@@ -77,14 +107,19 @@ def demo(args: argparse.Namespace) -> int:
                 message = email.message_from_bytes(b"\r\n".join(lines) + b"\r\n",
                                                    policy=policy.default)
                 assert isinstance(message, EmailMessage)
+                pop_subjects.append(str(message["subject"]))
                 print("\n".join(_describe(number, message, octets)))
             print()
             client.quit()
         except BaseException:
             client.close()
             raise
-    print(f"Retrieved {_plural(count, 'message')} over TLS, logged out, server stopped.")
-    return 0
+        imap_subjects = _imap_summary(server)
+    print()
+    same = "the same" if imap_subjects == pop_subjects else "DIFFERENT"
+    print(f"Retrieved {_plural(count, 'message')} over POP3 and {len(imap_subjects)} over IMAP "
+          f"({same} subjects), both over verified TLS; logged out, server stopped.")
+    return 0 if same == "the same" else 1
 
 
 def _interrupt(signum: int, frame: object) -> None:

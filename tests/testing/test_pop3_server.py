@@ -952,9 +952,6 @@ def test_fixed_ports() -> None:
         MailServer(USERS, ports={"smtp": 25})
 
 
-def test_imap_not_yet() -> None:
-    with pytest.raises(NotImplementedError):
-        MailServer(USERS, imap=True)
 
 
 def test_pop3_server_alone() -> None:

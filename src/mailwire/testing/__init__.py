@@ -1,11 +1,11 @@
-"""An embedded, in-process mail server for tests, demos and examples (POP3 now, IMAP later).
+"""An embedded, in-process mail server for tests, demos and examples: POP3 and IMAP.
 
 It runs on loopback in background threads, like GreenMail does for Java::
 
-    from mailwire import poplib
+    from mailwire import imaplib, poplib
     from mailwire.testing import MailServer, test_ssl_context
 
-    with MailServer(users={"alice": "secret"}) as server:
+    with MailServer(users={"alice": "secret"}, imap=True) as server:
         server.deliver("alice", b"Subject: hi\\n\\nHello\\n")
         client = poplib.POP3(server.host, server.pop3_port)
         client.stls(test_ssl_context())
@@ -13,6 +13,11 @@ It runs on loopback in background threads, like GreenMail does for Java::
         client.pass_("secret")
         print(client.stat())
         client.quit()
+        with imaplib.IMAP4_SSL(server.host, server.imaps_port,
+                               ssl_context=test_ssl_context()) as imap:
+            imap.login("alice", "secret")
+            imap.select("INBOX")
+            print(imap.fetch("1", "(FLAGS BODY.PEEK[HEADER])"))
 
 Its TLS certificate is TEST-ONLY: the private key ships in this package. Clients trust it only
 through :func:`test_ssl_context`.
@@ -26,7 +31,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Union
 
+from mailwire.testing._server import ThreadedServer
 from mailwire.testing.certs import CA_FILE, server_ssl_context, test_ssl_context
+from mailwire.testing.imap import IMAPServer
 from mailwire.testing.pop3 import POP3Server
 from mailwire.testing.samples import sample_messages
 from mailwire.testing.store import INBOX, MessageInput, Store, StoredMessage
@@ -34,6 +41,7 @@ from mailwire.testing.store import INBOX, MessageInput, Store, StoredMessage
 __all__ = [
     "CA_FILE",
     "INBOX",
+    "IMAPServer",
     "MailServer",
     "POP3Server",
     "Store",
@@ -48,12 +56,14 @@ class MailServer:
     """A mail server for tests: a :class:`Store` plus the protocol servers asked for.
 
     *users* maps user names to passwords. With *pop3*, a POP3 server (offering STLS) and a POP3S
-    server (implicit TLS) listen on *host*, a loopback address. *tls_context* is the server-side
-    TLS context; by default the shipped TEST-ONLY ``localhost`` certificate, which clients trust
-    via :func:`test_ssl_context`. ``tls=False`` serves plaintext only (no STLS, no POP3S).
-    *require_tls* refuses passwords on unencrypted connections. *maildir* backs the store with
-    one Maildir per user in that directory. *ports* fixes ports by service name
-    (``{"pop3": 1110, "pop3s": 1995}``); the default, 0, picks free ports.
+    server (implicit TLS) listen on *host*, a loopback address; with *imap*, an IMAP server
+    (offering STARTTLS) and an IMAPS server (implicit TLS), all sharing one :class:`Store`.
+    *tls_context* is the server-side TLS context; by default the shipped TEST-ONLY
+    ``localhost`` certificate, which clients trust via :func:`test_ssl_context`. ``tls=False``
+    serves plaintext only (no STLS/STARTTLS, no POP3S/IMAPS). *require_tls* refuses passwords
+    on unencrypted connections. *maildir* backs the store with one Maildir per user in that
+    directory. *ports* fixes ports by service name (``{"pop3": 1110, "pop3s": 1995, "imap":
+    1143, "imaps": 1993}``); the default, 0, picks free ports.
 
     Start and stop it with ``with`` or :meth:`start`/:meth:`stop`.
     """
@@ -71,10 +81,8 @@ class MailServer:
         maildir: Union[str, os.PathLike[str]] | None = None,
         ports: Mapping[str, int] | None = None,
     ) -> None:
-        if imap:
-            raise NotImplementedError("the embedded IMAP server is not available yet")
         ports = dict(ports or {})
-        unknown = set(ports) - {"pop3", "pop3s"}
+        unknown = set(ports) - {"pop3", "pop3s", "imap", "imaps"}
         if unknown:
             raise ValueError(f"unknown services in ports: {sorted(unknown)}")
         self.store = Store(users, maildir=maildir)
@@ -88,12 +96,20 @@ class MailServer:
             if context is not None:
                 self.pop3s = POP3Server(self.store, host, ports.get("pop3s", 0),
                                         tls_context=context, implicit_tls=True)
+        self.imap: IMAPServer | None = None
+        self.imaps: IMAPServer | None = None
+        if imap:
+            self.imap = IMAPServer(self.store, host, ports.get("imap", 0), tls_context=context,
+                                   require_tls=require_tls)
+            if context is not None:
+                self.imaps = IMAPServer(self.store, host, ports.get("imaps", 0),
+                                        tls_context=context, implicit_tls=True)
         self._started = False
 
     # -- lifecycle ---------------------------------------------------------------------------
 
-    def _servers(self) -> list[POP3Server]:
-        return [s for s in (self.pop3, self.pop3s) if s is not None]
+    def _servers(self) -> list[ThreadedServer]:
+        return [s for s in (self.pop3, self.pop3s, self.imap, self.imaps) if s is not None]
 
     def start(self) -> None:
         """Start every protocol server (stopping those already started if one fails).
@@ -146,6 +162,20 @@ class MailServer:
         if self.pop3s is None:
             raise RuntimeError("POP3S is not enabled (it needs pop3=True and tls=True)")
         return self.pop3s.port
+
+    @property
+    def imap_port(self) -> int:
+        """The IMAP port (plaintext, STARTTLS offered when TLS is on)."""
+        if self.imap is None:
+            raise RuntimeError("IMAP is not enabled (it needs imap=True)")
+        return self.imap.port
+
+    @property
+    def imaps_port(self) -> int:
+        """The IMAPS port (implicit TLS)."""
+        if self.imaps is None:
+            raise RuntimeError("IMAPS is not enabled (it needs imap=True and tls=True)")
+        return self.imaps.port
 
     # -- mailboxes ---------------------------------------------------------------------------
 
