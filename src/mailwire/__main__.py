@@ -141,7 +141,13 @@ def serve(args: argparse.Namespace) -> int:
         tls=not args.no_tls,
         require_tls=args.require_tls,
         maildir=args.maildir,
-        ports={"pop3": args.pop3_port, "pop3s": args.pop3s_port},
+        imap=True,
+        ports={
+            "pop3": args.pop3_port,
+            "pop3s": args.pop3s_port,
+            "imap": args.imap_port,
+            "imaps": args.imaps_port,
+        },
     )
     with server:
         if args.samples:
@@ -153,6 +159,10 @@ def serve(args: argparse.Namespace) -> int:
         print(f"  POP3   {server.host} port {server.pop3_port}{stls}")
         if server.pop3s is not None:
             print(f"  POP3S  {server.host} port {server.pop3s_port}")
+        starttls = " with STARTTLS" if server.imaps is not None else ""
+        print(f"  IMAP   {server.host} port {server.imap_port}{starttls}")
+        if server.imaps is not None:
+            print(f"  IMAPS  {server.host} port {server.imaps_port}")
             print(f"  CA     {CA_FILE}")
         print(f"  users  {', '.join(sorted(users))}")
         print("Press Ctrl-C to stop.", flush=True)
@@ -173,7 +183,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo_parser = commands.add_parser(
         "demo",
-        help="read a sample mailbox from the embedded server over POP3 + STLS",
+        help="read a sample mailbox from the embedded server over POP3 and IMAP, verified TLS",
         description="Start the embedded test server with a sample mailbox, read every message "
         "over POP3 with STLS and a verifying TLS context, and print a summary.",
     )
@@ -195,6 +205,10 @@ def _parser() -> argparse.ArgumentParser:
                               help="POP3 port (default: any free port)")
     serve_parser.add_argument("--pop3s-port", type=int, default=0, metavar="PORT",
                               help="POP3S port (default: any free port)")
+    serve_parser.add_argument("--imap-port", type=int, default=0, metavar="PORT",
+                              help="IMAP port (default: a free one)")
+    serve_parser.add_argument("--imaps-port", type=int, default=0, metavar="PORT",
+                              help="IMAPS port (default: a free one)")
     serve_parser.add_argument("--require-tls", action="store_true",
                               help="refuse passwords before STLS")
     serve_parser.add_argument("--no-tls", action="store_true",
