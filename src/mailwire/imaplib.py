@@ -1280,21 +1280,11 @@ if HAVE_SSL:
             ssl_context: Any = None,
             timeout: Optional[float] = None,
         ) -> None:
-            if ssl_context is not None and keyfile is not None:
-                raise ValueError("ssl_context and keyfile arguments are mutually exclusive")
-            if ssl_context is not None and certfile is not None:
-                raise ValueError("ssl_context and certfile arguments are mutually exclusive")
-            if keyfile is not None or certfile is not None:
-                warnings.warn(
-                    "keyfile and certfile are deprecated, use a custom ssl_context instead",
-                    DeprecationWarning,
-                    2,
-                )
+            self.ssl_context = transport.legacy_context(
+                ssl_context, keyfile, certfile, "ssl_context"
+            )
             self.keyfile = keyfile
             self.certfile = certfile
-            if ssl_context is None:
-                ssl_context = transport.default_context(certfile=certfile, keyfile=keyfile)
-            self.ssl_context = ssl_context
             IMAP4.__init__(self, host, port, timeout)
 
         def _create_socket(self, timeout: Optional[float]) -> Any:

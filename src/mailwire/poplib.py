@@ -12,7 +12,6 @@ line, which is still what happens when a subclass overrides ``_getline``.
 from __future__ import annotations
 
 import sys
-import warnings
 
 from . import transport
 from ._compat import MARKER, stdlib_module
@@ -411,21 +410,9 @@ if HAVE_SSL:
             timeout: Any = _GLOBAL_DEFAULT_TIMEOUT,
             context: Any = None,
         ) -> None:
-            if context is not None and keyfile is not None:
-                raise ValueError("context and keyfile arguments are mutually exclusive")
-            if context is not None and certfile is not None:
-                raise ValueError("context and certfile arguments are mutually exclusive")
-            if keyfile is not None or certfile is not None:
-                warnings.warn(
-                    "keyfile and certfile are deprecated, use a custom context instead",
-                    DeprecationWarning,
-                    2,
-                )
+            self.context = transport.legacy_context(context, keyfile, certfile, "context")
             self.keyfile = keyfile
             self.certfile = certfile
-            if context is None:
-                context = transport.default_context(certfile=certfile, keyfile=keyfile)
-            self.context = context
             POP3.__init__(self, host, port, timeout)
 
         def _create_socket(self, timeout: Any) -> Any:

@@ -51,6 +51,7 @@ __all__ = [
     "Timeout",
     "connect",
     "default_context",
+    "legacy_context",
     "make_reader",
     "shutdown_and_close",
     "start_tls",
@@ -516,6 +517,29 @@ def default_context(
             context.load_cert_chain(certfile, keyfile)  # type: ignore[arg-type]
         return context
     return ssl._create_stdlib_context(certfile=certfile, keyfile=keyfile)  # type: ignore[attr-defined, no-any-return]
+
+
+def legacy_context(
+    context: Any, keyfile: Optional[str], certfile: Optional[str], name: str
+) -> _ssl_mod.SSLContext:
+    """The context of an implicit-TLS client given the legacy ``keyfile``/``certfile`` too,
+    with the stdlib's checks, warning and messages (``name`` is the context parameter's)."""
+    if context is not None and keyfile is not None:
+        raise ValueError("%s and keyfile arguments are mutually exclusive" % name)
+    if context is not None and certfile is not None:
+        raise ValueError("%s and certfile arguments are mutually exclusive" % name)
+    if keyfile is not None or certfile is not None:
+        import warnings
+
+        # stacklevel 3: the line that constructed the client, as the stdlib reports it.
+        warnings.warn(
+            "keyfile and certfile are deprecated, use a custom %s instead" % name,
+            DeprecationWarning,
+            3,
+        )
+    if context is None:
+        context = default_context(certfile=certfile, keyfile=keyfile)
+    return context  # type: ignore[no-any-return]
 
 
 def wrap_tls(
