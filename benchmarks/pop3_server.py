@@ -18,14 +18,13 @@ server prints one JSON line to stdout: ``{"port": ..., "pid": ..., "expected": {
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import socket
 import sys
-import time
 from collections.abc import Sequence
 
 from corpus import DEFAULT_SEED, LinesDigest, WireDigest, message
+from serving import listen_and_serve
 
 SEND_CHUNK = 4 << 20
 MAX_COMMAND = 512
@@ -143,39 +142,6 @@ def handle(conn: socket.socket, mailbox: Mailbox) -> None:
         reader.close()
 
 
-def _alive(pid: int) -> bool:
-    if os.getppid() == pid:
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    return True
-
-
-def serve(listener: socket.socket, mailbox: Mailbox, idle_timeout: float, parent: int) -> None:
-    """Serve clients one at a time until ``parent`` exits or nobody connects for a while."""
-    listener.settimeout(1.0)
-    idle_since = time.monotonic()
-    while True:
-        try:
-            conn, _ = listener.accept()
-        except socket.timeout:
-            if not _alive(parent) or time.monotonic() - idle_since > idle_timeout:
-                return
-            continue
-        with conn:
-            conn.settimeout(idle_timeout)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                handle(conn, mailbox)
-            except OSError as exc:  # a client that died mid-session must not stop the server
-                print(f"pop3_server: session ended: {exc!r}", file=sys.stderr)
-        idle_since = time.monotonic()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, required=True, help="messages in the mailbox")
@@ -189,20 +155,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     mailbox = Mailbox(args.seed, args.count, args.size)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    with listener:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.bind(("127.0.0.1", args.port))
-        listener.listen(4)
-        ready = {
-            "port": listener.getsockname()[1],
-            "pid": os.getpid(),
-            "messages": mailbox.count,
-            "octets": mailbox.total,
-            "expected": mailbox.expected,
-        }
-        print(json.dumps(ready), flush=True)
-        serve(listener, mailbox, args.idle_timeout, args.parent_pid)
+    ready = {"messages": mailbox.count, "octets": mailbox.total, "expected": mailbox.expected}
+    listen_and_serve(
+        args.port,
+        ready,
+        lambda conn: handle(conn, mailbox),
+        args.idle_timeout,
+        args.parent_pid,
+        "pop3_server",
+    )
     return 0
 
 
