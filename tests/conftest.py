@@ -1,4 +1,5 @@
-"""Suite-wide pytest hooks: CI strictness only (fixtures live beside the tests that use them).
+"""Suite-wide pytest hooks (CI strictness) and the private Dovecot fixtures every part of the
+suite shares.
 
 Under CI (the ``CI`` environment variable set to anything but "", "0", "false", "no", "off") or
 with ``--strict-skips``:
@@ -12,9 +13,15 @@ with ``--strict-skips``:
 from __future__ import annotations
 
 import os
+import shutil
+import ssl
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from support.dovecot import DovecotServer, missing_requirements
 
 STRICT_MARKERS = ("dovecot", "cpython_suite")
 _RAN_KEY = pytest.StashKey[int]()
@@ -75,3 +82,48 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 "CI/--strict-skips: every collected test was skipped; exiting with code 5",
                 red=True,
             )
+
+
+# -- the private Dovecot, shared by every test that needs one ----------------------------------
+# One server per test session for tests/integration and tests/testing alike. Without Dovecot,
+# openssl or root it skips with the reason (failures under CI, see above). Test accounts are in
+# ``dovecot.users`` (``alice`` is an admin; ``awk``/``awk7`` have awkward passwords); tests that
+# look at mailbox contents start from a known state with ``fresh_dovecot``.
+
+#: Set to keep the server's directory (config, logs, mail) after the session, for debugging.
+KEEP_DIR_ENV = "MAILWIRE_KEEP_DOVECOT_DIR"
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[DovecotServer]:
+    """The session's private Dovecot, started on free loopback ports."""
+    reason = missing_requirements()
+    if reason is not None:
+        pytest.skip(f"no private Dovecot server: {reason}")
+    # Not pytest's tmp_path: its directories are private to root, and Dovecot's unprivileged
+    # processes must be able to reach the files under the runtime directory.
+    runtime = tempfile.mkdtemp(prefix="mailwire-dovecot-")
+    os.chmod(runtime, 0o755)
+    server = DovecotServer(runtime)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        if os.environ.get(KEEP_DIR_ENV):
+            print(f"\nDovecot runtime directory kept: {runtime}")
+        else:
+            shutil.rmtree(runtime, ignore_errors=True)
+
+
+@pytest.fixture
+def fresh_dovecot(dovecot: DovecotServer) -> DovecotServer:
+    """The session's Dovecot with every test user's mail store emptied (only an empty INBOX)."""
+    dovecot.clear_all()
+    return dovecot
+
+
+@pytest.fixture(scope="session")
+def dovecot_tls(dovecot: DovecotServer) -> ssl.SSLContext:
+    """A client TLS context that trusts the server's test CA (and nothing else)."""
+    return ssl.create_default_context(cafile=dovecot.ca_file)

@@ -24,7 +24,6 @@ from . import transport
 from ._compat import MARKER, stdlib_module
 from ._errors import PlaintextInjection
 from ._imap import args as _args
-from ._imap import command as _cmd
 from ._imap import response as _resp
 from ._imap.dates import (
     Flags,
@@ -149,7 +148,6 @@ _UNKNOWN = object()
 _time = time.time
 # Stray empty lines skipped before a response is declared malformed.
 _MAX_BLANK_LINES = 16
-_IO_METHODS = frozenset(("read", "readline", "_get_line"))
 
 
 def __getattr__(name: str) -> Any:
@@ -895,8 +893,10 @@ class IMAP4:
                 parts.append(arg)
             elif kind is str:
                 parts.append(arg.encode(encoding))
+            elif isinstance(arg, int) and not isinstance(arg, bool):
+                parts.append(b"%d" % arg)  # the stdlib would fail on the concatenation
             elif arg is not None:
-                parts.append(_cmd.encode_argument(arg, encoding))
+                parts.append(arg)
         literal = self.literal
         self.literal = None
         literator = None
@@ -911,7 +911,7 @@ class IMAP4:
             else:
                 parts.append(b"{%d}" % len(literal))
         line = b" ".join(parts)
-        _cmd.check_line(line)
+        _args.check_no_crlf_nul(line)
 
         tag = self._new_tag()
         data = tag + b" " + line
@@ -1152,17 +1152,7 @@ class IMAP4:
         reader = self._fast_reader()
         if reader is not None:
             return self._read_line(reader)
-        line = self.readline()
-        if not line:
-            raise self.abort("socket error: EOF")
-        if line[-2:] != CRLF:
-            raise self.abort("socket error: unterminated line: %r" % line)
-        line = line[:-2]
-        if self.debug >= 4:
-            self._mesg("< %r" % line)
-        else:
-            self._log_raw("< ", line)
-        return line
+        return self._end_line(self.readline())
 
     def _read_line(self, reader: transport.Reader) -> bytes:
         """``_get_line`` reading from mailwire's reader directly."""
@@ -1176,12 +1166,19 @@ class IMAP4:
         if len(line) > maxline:
             self._broken = "connection out of sync: a response line was too long"
             raise self.error("got more than %d bytes" % maxline)
+        return self._end_line(line)
+
+    def _end_line(self, line: bytes) -> bytes:
+        """A received line without its CRLF, logged; EOF and unterminated lines abort."""
         if line[-2:] != CRLF:
             if not line:
                 raise self.abort("socket error: EOF")
             raise self.abort("socket error: unterminated line: %r" % line)
         line = line[:-2]
-        self._log_raw("< ", line)
+        if self.debug >= 4:
+            self._mesg("< %r" % line)
+        else:
+            self._log_raw("< ", line)
         return line
 
     def _match(self, cre: re.Pattern[bytes], s: bytes) -> bool:

@@ -25,7 +25,6 @@ from ._errors import ConnectionClosed, LimitExceeded, LineTooLong, PlaintextInje
 # fetches should not pay for them in start-up time and memory.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import re
     import ssl as _ssl_mod
     from typing import IO, Any, Optional, Protocol, Union
 
@@ -401,31 +400,13 @@ class Reader:
         if len(self._buf) < self._max:
             self._grow(self._max)
         elif self._start and len(self._buf) - self._end < max(want - pending, len(self._buf) // 2):
-            self._view[:pending] = self._view[self._start : self._end]
-            self._start, self._end = 0, pending
+            self._compact()
         return self._fill(Deadline(self._source.timeout()))
 
     def window(self) -> tuple[bytearray, int, int]:
         """The buffer and the bounds of the bytes received but not handed out, for parsers
         that scan them in place; follow with :meth:`consume`. Nothing is received."""
         return self._buf, self._start, self._end
-
-    def take_match(self, pattern: re.Pattern[bytes]) -> Optional[bytes]:
-        """Consume and return what ``pattern`` matches at the front of the buffered bytes.
-
-        Nothing is received: this only looks at what already arrived, without copying it
-        unless it matches.
-        """
-        start = self._start
-        match = pattern.match(self._buf, start, self._end)
-        if match is None or match.end() == start:
-            return None
-        self._start = end = match.end()
-        return self._view[start:end].tobytes()
-
-    def unread(self, count: int) -> None:
-        """Give back the last ``count`` bytes handed out; only valid before the next read."""
-        self._start -= count
 
     # -- internals --------------------------------------------------------------------------
 
@@ -449,10 +430,7 @@ class Reader:
             if pending > size // 2:
                 self._grow(size * 2)
             else:
-                # Move the partial line to the front; memoryview assignment copies with
-                # memmove, so the overlap is safe.
-                self._view[:pending] = self._view[start:end]
-                self._start, self._end = 0, pending
+                self._compact()
             end = self._end
         room = self._view[end:]
         got = self._source.recv_into(room, deadline.remaining())
@@ -463,6 +441,13 @@ class Reader:
         else:
             self._eof = True
         return got
+
+    def _compact(self) -> None:
+        """Move the pending bytes to the front of the buffer (memoryview assignment copies
+        with memmove, so the overlap is safe)."""
+        pending = self._end - self._start
+        self._view[:pending] = self._view[self._start : self._end]
+        self._start, self._end = 0, pending
 
     def _grow(self, size: int) -> None:
         pending = self._end - self._start

@@ -24,47 +24,22 @@ INTERNALDATE is the same on both sides.
 from __future__ import annotations
 
 import difflib
-import os
 import re
-import shutil
 import ssl
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from email.message import EmailMessage
 from email.policy import SMTP
 
 import pytest
 
 from mailwire.testing import MailServer, sample_messages, test_ssl_context
-from support.dovecot import DovecotServer, missing_requirements
+from support.dovecot import DovecotServer
 
 from .test_imap_server import Raw
 
 pytestmark = pytest.mark.dovecot
 
 DATE = b'"04-Mar-2024 10:00:00 +0100"'
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[DovecotServer]:
-    reason = missing_requirements()
-    if reason is not None:
-        pytest.skip(f"no private Dovecot server: {reason}")
-    runtime = tempfile.mkdtemp(prefix="mailwire-imapcmp-")
-    os.chmod(runtime, 0o755)
-    server = DovecotServer(runtime)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
-        shutil.rmtree(runtime, ignore_errors=True)
-
-
-@pytest.fixture
-def fresh_dovecot(dovecot: DovecotServer) -> DovecotServer:
-    dovecot.clear_all()
-    return dovecot
 
 
 # -- messages ---------------------------------------------------------------------------------

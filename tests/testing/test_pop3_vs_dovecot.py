@@ -18,8 +18,6 @@ import pytest
 from mailwire import poplib
 from mailwire.testing import MailServer, sample_messages
 
-from .test_imap_vs_dovecot import dovecot, fresh_dovecot  # noqa: F401  (fixtures)
-
 pytestmark = pytest.mark.dovecot
 
 USER = "alice"
@@ -80,7 +78,7 @@ def session(host: str, port: int, password: str) -> list[Any]:
     return out
 
 
-def test_same_session_same_answers(fresh_dovecot: Any) -> None:  # noqa: F811
+def test_same_session_same_answers(fresh_dovecot: Any) -> None:
     for message in MESSAGES:
         fresh_dovecot.deliver(USER, message)
     expected = session(fresh_dovecot.host, fresh_dovecot.ports["pop3"], fresh_dovecot.users[USER])

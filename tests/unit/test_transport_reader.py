@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import select
 import socket
 import threading
@@ -275,15 +274,6 @@ def test_peek_lines_most() -> None:
     assert reader.peek_lines(100, deadline) == b"e\n"
 
 
-def test_take_match_and_unread() -> None:
-    reader = Reader(FakeSource([b"* 12 EXISTS\r\nrest"]))
-    assert reader.take_match(re.compile(rb"\* ")) is None  # only looks at what arrived
-    assert reader.readline() == b"* 12 EXISTS\r\n"
-    assert reader.take_match(re.compile(rb"x*")) is None  # an empty match takes nothing
-    assert reader.take_match(re.compile(rb"re")) == b"re"
-    assert reader.buffered() == 2
-    reader.unread(2)
-    assert reader.read() == b"rest"
 
 
 def test_peek_lines_line_too_long() -> None:

@@ -60,7 +60,8 @@ _ASTRING_TEXT = re.compile("[" + _ASTRING_CLASS + "]+")
 # One quoted string: '"', then any byte but '"' and "\" or a backslash followed by any byte
 # (lenient: the RFC only allows escaping '"' and "\"), then '"'. The two branches cannot both
 # match at one position, so matching is linear.
-_QUOTED_BYTES = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+#: A complete IMAP quoted string (the response parser uses it too).
+QUOTED = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 # Printable ASCII other than "&": modified UTF-7 that stands for itself.
 _PLAIN_MUTF7_TEXT = re.compile(r"[\x20-\x25\x27-\x7e]*")
 
@@ -109,7 +110,7 @@ def _quote_text(text: str) -> str:
 
 
 def _astring_bytes(data: bytes, atom: re.Pattern[bytes]) -> bytes:
-    if atom.fullmatch(data) or _QUOTED_BYTES.fullmatch(data):
+    if atom.fullmatch(data) or QUOTED.fullmatch(data):
         return data
     return _quote_bytes(data)
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import re
 from typing import Optional
 
+from .args import QUOTED
+
 __all__ = [
     "Continuation",
     "Literal",
@@ -82,15 +84,12 @@ def literal_size(data: bytes) -> Optional[int]:
     return int(digits)
 
 
-_QUOTED = re.compile(rb'"(?:[^"\\]|\\.)*"')
-
-
 def open_parens(segments: list[bytes]) -> int:
     """How many parentheses the text of a response leaves open (quoted strings ignored):
     a blank line after a literal is noise only while this is positive."""
     depth = 0
     for segment in segments:
-        text = _QUOTED.sub(b"", segment)
+        text = QUOTED.sub(b"", segment)
         depth += text.count(b"(") - text.count(b")")
     return depth
 

@@ -142,6 +142,19 @@ def _loopback_address(host: str, port: int) -> tuple[socket.AddressFamily, tuple
     raise ValueError(f"cannot listen on {host!r}")
 
 
+def check_server_tls(tls_context: ssl.SSLContext | None, implicit_tls: bool) -> None:
+    """Refuse a client-side context, and implicit TLS without a context, at construction."""
+    if tls_context is not None and (
+        tls_context.protocol == ssl.PROTOCOL_TLS_CLIENT or tls_context.check_hostname
+    ):
+        raise ValueError(
+            "tls_context must be a server-side context (PROTOCOL_TLS_SERVER, no "
+            "check_hostname); clients use mailwire.testing.test_ssl_context()"
+        )
+    if implicit_tls and tls_context is None:
+        raise ValueError("implicit_tls needs a tls_context")
+
+
 class ThreadedServer:
     """A loopback TCP server running :meth:`handle` in one daemon thread per connection.
 

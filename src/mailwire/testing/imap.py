@@ -51,7 +51,12 @@ from email.utils import parsedate_to_datetime
 from typing import Callable, Optional
 
 from mailwire._imap import utf7
-from mailwire.testing._server import Connection, LineTooLongError, ThreadedServer
+from mailwire.testing._server import (
+    Connection,
+    LineTooLongError,
+    ThreadedServer,
+    check_server_tls,
+)
 from mailwire.testing.imap_parse import (
     SYSTEM_FLAGS,
     Atom,
@@ -256,16 +261,6 @@ def _decode_mailbox(token: Token) -> str:
 
 def _encode_mailbox(name: str) -> bytes:
     return mailbox_out(utf7.encode(name))
-
-
-def _check_server_context(context: ssl.SSLContext | None) -> None:
-    if context is not None and (
-        context.protocol == ssl.PROTOCOL_TLS_CLIENT or context.check_hostname
-    ):
-        raise ValueError(
-            "tls_context must be a server-side context (PROTOCOL_TLS_SERVER, no "
-            "check_hostname); clients use mailwire.testing.test_ssl_context()"
-        )
 
 
 # -- the selected mailbox ---------------------------------------------------------------------
@@ -1431,9 +1426,7 @@ class IMAPServer(ThreadedServer):
         max_literal: int = 64 * 1024 * 1024,
         idle_timeout: float = 1800.0,
     ) -> None:
-        _check_server_context(tls_context)
-        if implicit_tls and tls_context is None:
-            raise ValueError("implicit_tls needs a tls_context")
+        check_server_tls(tls_context, implicit_tls)
         super().__init__(
             host,
             port,

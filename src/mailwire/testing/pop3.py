@@ -36,7 +36,12 @@ import ssl
 import time
 from typing import Callable
 
-from mailwire.testing._server import Connection, LineTooLongError, ThreadedServer
+from mailwire.testing._server import (
+    Connection,
+    LineTooLongError,
+    ThreadedServer,
+    check_server_tls,
+)
 from mailwire.testing.store import INBOX, Store, StoredMessage
 
 __all__ = ["POP3Server", "dot_stuff"]
@@ -391,15 +396,7 @@ class POP3Server(ThreadedServer):
         max_line: int = 8192,
         idle_timeout: float = 600.0,
     ) -> None:
-        if tls_context is not None and (
-            tls_context.protocol == ssl.PROTOCOL_TLS_CLIENT or tls_context.check_hostname
-        ):
-            raise ValueError(
-                "tls_context must be a server-side context (PROTOCOL_TLS_SERVER, no "
-                "check_hostname); clients use mailwire.testing.test_ssl_context()"
-            )
-        if implicit_tls and tls_context is None:
-            raise ValueError("implicit_tls needs a tls_context")
+        check_server_tls(tls_context, implicit_tls)
         super().__init__(
             host,
             port,
