@@ -19,6 +19,7 @@ import re
 import sys
 import time
 import warnings
+from collections import deque
 
 from . import transport
 from ._compat import MARKER, stdlib_module
@@ -233,8 +234,9 @@ class IMAP4:
         self.tagpre = Int2AP(random.randint(4096, 65535))
         self.tagre = _resp.tagged_pattern(self.tagpre)
         self._cmd_log_len = _CMD_LOG_LEN
-        self._cmd_log_idx = 0
-        self._cmd_log: dict[int, Any] = {}
+        # The last interactions, oldest first: (text, time) from _log, (direction, line,
+        # time) from _log_raw, which leaves the formatting to print_log.
+        self._cmd_log: deque[tuple[Any, ...]] = deque(maxlen=_CMD_LOG_LEN)
         if self.debug >= 1:
             self._mesg("imaplib version %s" % _VERSION)
             self._mesg("new IMAP4 connection, tag=%r" % self.tagpre)
@@ -331,9 +333,9 @@ class IMAP4:
         return file if type(file) is transport.Reader else None
 
     def _fast_reader(self) -> Optional[transport.Reader]:
-        """mailwire's reader, when reading from it directly equals the stdlib's path: the I/O
-        methods are not overridden (by the class or on the instance) and debugging does not
-        print every line."""
+        """mailwire's reader, when reading from it directly equals the stdlib's path: none of
+        the methods that read a reply (``_READING_HOOKS``) is overridden, by the class or on
+        the instance, and debugging does not print every line."""
         if self.debug >= 4:
             return None
         cls = type(self)
@@ -343,7 +345,7 @@ class IMAP4:
         if not native:
             return None
         overrides = self.__dict__
-        if "readline" in overrides or "read" in overrides or "_get_line" in overrides:
+        if overrides.keys() & _READING_HOOKS:
             return None
         return self._native_reader()
 
@@ -879,9 +881,12 @@ class IMAP4:
 
         untagged = self.untagged_responses
         if untagged:
-            for typ in ("OK", "NO", "BAD"):
-                if typ in untagged:
-                    del untagged[typ]
+            if "OK" in untagged:
+                del untagged["OK"]
+            if "NO" in untagged:
+                del untagged["NO"]
+            if "BAD" in untagged:
+                del untagged["BAD"]
             if "READ-ONLY" in untagged and not self.is_readonly:
                 raise self.readonly("mailbox status changed to READ-ONLY")
 
@@ -911,14 +916,15 @@ class IMAP4:
             else:
                 parts.append(b"{%d}" % len(literal))
         line = b" ".join(parts)
-        _args.check_no_crlf_nul(line)
+        if b"\n" in line or b"\r" in line or b"\0" in line:
+            _args.check_no_crlf_nul(line)  # raises
 
         tag = self._new_tag()
         data = tag + b" " + line
         if self.debug >= 4:
             self._mesg("> %r" % data)
         else:
-            self._log_raw("> ", data)
+            self._cmd_log.append(("> ", data, _time()))
 
         try:
             self.send(data + CRLF)
@@ -948,7 +954,7 @@ class IMAP4:
 
     def _command_complete(self, name: str, tag: bytes) -> tuple[str, Any]:
         logout = name == "LOGOUT"
-        if not logout:
+        if not logout and "BYE" in self.untagged_responses:
             self._check_bye()
         try:
             typ, data = self._get_tagged_response(tag, expect_bye=logout)
@@ -956,7 +962,7 @@ class IMAP4:
             raise self.abort("command: %s => %s" % (name, val)) from None
         except self.error as val:
             raise self.error("command: %s => %s" % (name, val)) from None
-        if not logout:
+        if not logout and "BYE" in self.untagged_responses:
             self._check_bye()
         if typ == "BAD":
             raise self.error("%s command error: %s %s" % (name, typ, data))
@@ -1081,43 +1087,60 @@ class IMAP4:
                 bye = self.untagged_responses.pop("BYE", None)
                 if bye is not None:
                     return ("BYE", bye)
-            self._check_bye()
+            if "BYE" in self.untagged_responses:
+                self._check_bye()
             if reader is _UNKNOWN:
                 # Decided once per command: nothing in the response loop can change it.
                 reader = self._fast_reader()
             try:
                 if reader is None:
                     self._get_response()
-                elif not self._take_fetch_runs(reader):
+                elif not self._take_buffered(reader, tag):
                     self._process_response(self._read_line(reader), reader)
             except self.abort:
                 if self.debug >= 1:
                     self.print_log()
                 raise
 
-    def _take_fetch_runs(self, reader: transport.Reader) -> bool:
-        """Store the FETCH responses already buffered that need no line-by-line care: runs of
-        plain ``* n FETCH (...)`` lines and of responses carrying one literal each."""
+    def _take_buffered(self, reader: transport.Reader, tag: bytes) -> bool:
+        """Store what the block paths can take from the front of the buffer: a run of FETCH
+        responses that need no line-by-line care, then the plain ``OK`` completing ``tag``.
+        False leaves the next response to the line-by-line path."""
         if self._idle_capture:
             return False
-        buf, start, end = reader.window()
-        if end - start < 16 or not buf.startswith(b"* ", start):
-            return False
-        values: list[Any]
-        values, stop = _resp.fetch_run(buf, start, end)
-        if values and stop - start > _MAXLINE and max(map(len, values)) + 10 > _MAXLINE:
-            values = []  # a line may be over the limit: the line-by-line path decides
-        if not values:
-            values, stop = _resp.literal_fetch_run(buf, start, end, _MAXLINE, _MAXLITERAL)
-            if not values:
+        buf, view, start, end = reader.window()
+        if start == end:
+            # The reply has to be received anyway: receive it here, so that a reply arriving
+            # whole (the usual case) is taken in one go rather than line by line.
+            try:
+                if not reader.fill():
+                    return False  # EOF: the line path reports it
+            except transport.Timeout:
+                if not self._waiting:
+                    self._broken = "connection out of sync: a response timed out"
+                raise
+            buf, view, start, end = reader.window()
+        values, stop, line = _resp.reply_run(
+            buf, view, start, end, tag + b" OK ", _MAXLINE, _MAXLITERAL
+        )
+        if stop == start:
+            if buf.startswith(b"* ", start):
                 return self._receive_rest(reader, _resp.fetch_wanted(buf, start, end))
+            return False
         reader.consume(stop - start)
-        stored = self.untagged_responses.get("FETCH")
-        if stored is None:
-            self.untagged_responses["FETCH"] = values
-        else:
-            stored.extend(values)
-        self._log_raw("< ", values[-1] if isinstance(values[-1], bytes) else b"...")
+        log = self._cmd_log
+        if values:
+            stored = self.untagged_responses.get("FETCH")
+            if stored is None:
+                self.untagged_responses["FETCH"] = values
+            else:
+                stored.extend(values)
+            last = values[-1]
+            log.append(("< ", last if type(last) is bytes else b"...", _time()))
+        if line is not None:
+            # Exactly what the line path stores for "<tag> OK <text>".
+            log.append(("< ", line, _time()))
+            self.tagged_commands[tag] = ("OK", [line[len(tag) + 4 :]])
         return True
 
     def _receive_rest(self, reader: transport.Reader, wanted: int) -> bool:
@@ -1188,13 +1211,26 @@ class IMAP4:
         return self.mo is not None
 
     def _new_tag(self) -> bytes:
-        tag = self.tagpre + bytes(str(self.tagnum), self._encoding)
+        tag = self.tagpre + b"%d" % self.tagnum
         self.tagnum = self.tagnum + 1
         self.tagged_commands[tag] = None
         return tag
 
     def _simple_command(self, name: str, *args: Any) -> tuple[str, Any]:
-        return self._command_complete(name, self._command(name, *args))
+        tag = self._command(name, *args)
+        tagged = self.tagged_commands
+        if tagged[tag] is None and name != "LOGOUT" and "BYE" not in self.untagged_responses:
+            # Usually one receive brings the whole reply: when the block path takes it all,
+            # the result is ready without the general response loop. What this skips
+            # (_command_complete, _get_tagged_response) is not overridden: _fast_reader
+            # checks.
+            reader = self._fast_reader()
+            if reader is not None and self._take_buffered(reader, tag):
+                result = tagged[tag]
+                if result is not None:
+                    del tagged[tag]
+                    return result  # type: ignore[no-any-return]
+        return self._command_complete(name, tag)
 
     def _untagged_response(self, typ: str, dat: Any, name: str) -> tuple[str, Any]:
         if typ == "NO":
@@ -1230,33 +1266,21 @@ class IMAP4:
 
     def _log(self, line: str) -> None:
         """Keep the last interactions for :meth:`print_log`."""
-        self._cmd_log[self._cmd_log_idx] = (line, time.time())
-        self._cmd_log_idx += 1
-        if self._cmd_log_idx >= self._cmd_log_len:
-            self._cmd_log_idx = 0
+        self._cmd_log.append((line, time.time()))
 
     def _log_raw(self, direction: str, data: bytes) -> None:
         # Like _log, but formats only if the log is ever printed: the stdlib spends a repr()
-        # on every line received just in case.
-        index = self._cmd_log_idx
-        self._cmd_log[index] = (direction, data, _time())
-        index += 1
-        self._cmd_log_idx = 0 if index >= self._cmd_log_len else index
+        # on every line received just in case. (The hot paths append the same tuple inline.)
+        self._cmd_log.append((direction, data, _time()))
 
     def print_log(self) -> None:
-        self._mesg("last %d IMAP4 interactions:" % len(self._cmd_log))
-        index, count = self._cmd_log_idx, self._cmd_log_len
-        while count:
-            entry = self._cmd_log.get(index)
-            if entry is not None:
-                if len(entry) == 3:  # from _log_raw
-                    self._mesg("%s%r" % (entry[0], entry[1]), entry[2])
-                else:
-                    self._mesg(str(entry[0]), entry[1])
-            index += 1
-            if index >= self._cmd_log_len:
-                index = 0
-            count -= 1
+        log = self._cmd_log
+        self._mesg("last %d IMAP4 interactions:" % len(log))
+        for entry in log:
+            if len(entry) == 3:  # from _log_raw
+                self._mesg("%s%r" % (entry[0], entry[1]), entry[2])
+            else:
+                self._mesg(str(entry[0]), entry[1])
 
 
 if HAVE_SSL:
@@ -1485,11 +1509,23 @@ class Idler:
 _NATIVE_IO: dict[type, bool] = {}
 _NATIVE_READLINES = (IMAP4.readline, IMAP4_stream.readline)
 _NATIVE_READS = (IMAP4.read, IMAP4_stream.read)
+#: The methods that make up reading a reply. The block paths stand in for all of them, so
+#: they are used only while none is overridden, by the class or on the instance.
+_READING_HOOKS = frozenset(
+    (
+        "readline",
+        "read",
+        "_get_line",
+        "_get_response",
+        "_append_untagged",
+        "_get_tagged_response",
+        "_command_complete",
+    )
+)
 
 
 def _has_native_io(cls: type) -> bool:
-    return (
-        getattr(cls, "readline", None) in _NATIVE_READLINES
-        and getattr(cls, "read", None) in _NATIVE_READS
-        and getattr(cls, "_get_line", None) is IMAP4._get_line
-    )
+    return getattr(cls, "readline", None) in _NATIVE_READLINES and all(
+        getattr(cls, name, None) is getattr(IMAP4, name)
+        for name in _READING_HOOKS - {"readline", "read"}
+    ) and getattr(cls, "read", None) in _NATIVE_READS

@@ -226,6 +226,9 @@ class Reader:
         self._end = 0
         self._eof = False
         self._filled = False
+        #: The time budget of the bytes waiting at the front of the buffer (see
+        #: _front_deadline); dropped whenever bytes are handed out.
+        self._front: Optional[Deadline] = None
         self.closed = False
 
     # -- file-like surface ------------------------------------------------------------------
@@ -259,6 +262,7 @@ class Reader:
         found = self._buf.find(b"\n", start, self._end)
         if found >= 0 and (limit < 0 or found - start < limit):
             self._start = found + 1
+            self._front = None
             return self._view[start : found + 1].tobytes()
         return self._readline_slow(limit)
 
@@ -277,7 +281,7 @@ class Reader:
                 return self._take(start + limit)
             scanned = end - start
             if deadline is None:
-                deadline = Deadline(self._source.timeout())
+                deadline = self._front_deadline()
             if not self._fill(deadline):
                 return self._take(self._end)
 
@@ -288,6 +292,7 @@ class Reader:
         start = self._start
         if size <= self._end - start:
             self._start = start + size
+            self._front = None
             return self._view[start : start + size].tobytes()
         return self.read_bounded(size, size)
 
@@ -317,6 +322,7 @@ class Reader:
         """
         if size > limit:
             raise LimitExceeded(what, limit)
+        self._front = None
         start = self._start
         have = min(self._end - start, size)
         if have == size:
@@ -358,6 +364,7 @@ class Reader:
         return out.getvalue()
 
     def _read_to_eof(self) -> bytes:
+        self._front = None
         out = io.BytesIO()
         deadline = Deadline(self._source.timeout(), PROGRESS_QUANTUM)
         while True:
@@ -390,6 +397,7 @@ class Reader:
 
     def consume(self, count: int) -> None:
         self._start += count
+        self._front = None
 
     def receive(self, want: int) -> int:
         """Receive once more, first making room for ``want`` bytes in all (up to the largest
@@ -401,22 +409,43 @@ class Reader:
             self._grow(self._max)
         elif self._start and len(self._buf) - self._end < max(want - pending, len(self._buf) // 2):
             self._compact()
-        return self._fill(Deadline(self._source.timeout()))
+        return self._fill(self._front_deadline())
 
-    def window(self) -> tuple[bytearray, int, int]:
-        """The buffer and the bounds of the bytes received but not handed out, for parsers
-        that scan them in place; follow with :meth:`consume`. Nothing is received."""
-        return self._buf, self._start, self._end
+    def fill(self) -> int:
+        """Receive once into the free space, growing the buffer only while receives fill it;
+        return how many bytes arrived (0 at EOF). The source's timeout bounds the wait."""
+        return self._fill(self._front_deadline())
+
+    def window(self) -> tuple[bytearray, memoryview, int, int]:
+        """The buffer, a memoryview of it and the bounds of the bytes received but not handed
+        out, for parsers that scan them in place; follow with :meth:`consume`. Nothing is
+        received, and neither stays valid after the next receive."""
+        return self._buf, self._view, self._start, self._end
 
     # -- internals --------------------------------------------------------------------------
 
+    def _front_deadline(self) -> Optional[Deadline]:
+        """The deadline of the line or response being assembled at the front of the buffer.
+
+        It starts with the first receive after bytes were last handed out and holds across
+        every receive until some are handed out again, whichever method receives (a block
+        parser's, then ``readline``'s): a peer trickling a response cannot restart the clock.
+        None when the source has no timeout.
+        """
+        timeout = self._source.timeout()
+        front = self._front
+        if front is None or front.timeout != (timeout or None):
+            front = self._front = Deadline(timeout) if timeout else None
+        return front
+
     def _take(self, stop: int) -> bytes:
         start = self._start
+        self._front = None
         self._start = stop
         return self._view[start:stop].tobytes()
 
-    def _fill(self, deadline: Deadline) -> int:
-        """Receive once into the free space; 0 means EOF."""
+    def _fill(self, deadline: Optional[Deadline]) -> int:
+        """Receive once into the free space; 0 means EOF. No deadline: no time limit."""
         if self._eof:
             return 0
         start, end = self._start, self._end
@@ -433,11 +462,19 @@ class Reader:
                 self._compact()
             end = self._end
         room = self._view[end:]
-        got = self._source.recv_into(room, deadline.remaining())
+        if deadline is None:
+            got = self._source.recv_into(room, None)
+        else:
+            try:
+                got = self._source.recv_into(room, deadline.remaining())
+            except socket.timeout:
+                if deadline is self._front:
+                    self._front = None  # a caller that goes on waiting (IDLE) starts afresh
+                raise
+            deadline.progress(got)
         self._filled = got == len(room)
         if got:
             self._end = end + got
-            deadline.progress(got)
         else:
             self._eof = True
         return got

@@ -487,11 +487,18 @@ def test_line_deadline_deviation(
         assert time.monotonic() - started > 0.2
 
 
-@pytest.mark.parametrize("where", ["line", "literal"])
+@pytest.mark.parametrize("where", ["line", "fetch-line", "literal"])
 def test_trickling_server_times_out_then_aborts(
     imap_server: StartServer, connect: Connect, where: str
 ) -> None:
-    head = b"* OK " if where == "line" else b"* 1 FETCH (BODY[] {300}\r\n"
+    heads = {
+        "line": b"* OK ",
+        # A whole response, then the start of a FETCH line long enough for the block path,
+        # which receives the rest itself.
+        "fetch-line": b"* 1 EXISTS\r\n* 1 FETCH (UID 1 FLAGS (\\Seen) BODY[HEADER.FIELDS (TO)] ",
+        "literal": b"* 1 FETCH (BODY[] {300}\r\n",
+    }
+    head = heads[where]
     trickle = [head, Packets([b"x"] * 200, 0.05)]
     server = imap_server({"NOOP": trickle})
     client = connect(mw.IMAP4, server, timeout=0.3)

@@ -405,6 +405,58 @@ def test_readline_fresh_deadline_per_line(clock: FakeClock) -> None:
     assert list(reader) == [b"ab\n", b"cd\n", b"ef\n", b"gh\n"]
 
 
+def test_one_deadline_spans_fill_receive_and_readline(clock: FakeClock) -> None:
+    """Block parsers receive with fill()/receive() and may then leave the line to readline():
+    the bytes at the front are waited for under one deadline, whoever receives them."""
+    clock.step = 0.1
+    source = FakeSource([b"x"] * 100 + [b"\n"], timeout=0.35, clock=clock)
+    reader = Reader(source, bufsize=64)
+    assert reader.fill() == 1
+    assert reader.receive(10) == 1
+    with pytest.raises(socket.timeout):
+        reader.readline()
+    budgets = [b for b in source.budgets if b is not None]
+    assert budgets[0] == pytest.approx(0.35)
+    assert budgets == sorted(budgets, reverse=True)
+    assert len(source.budgets) == 4
+
+
+def test_handing_out_bytes_starts_a_fresh_deadline(clock: FakeClock) -> None:
+    clock.step = 0.1
+    source = FakeSource([b"ab\ncd", b"\n", b"ef", b"\n"], timeout=0.15, clock=clock)
+    reader = Reader(source)
+    assert reader.fill() == 5
+    assert reader.readline() == b"ab\n"
+    assert reader.readline() == b"cd\n"  # one receive after "ab" was handed out
+    assert reader.fill() == 2
+    reader.consume(2)
+    assert reader.fill() == 1
+    assert source.budgets == [pytest.approx(0.15)] * 4
+
+
+def test_a_timeout_does_not_shorten_the_next_wait(clock: FakeClock) -> None:
+    """IDLE waits again after a timeout with a partial line buffered: that wait has the whole
+    timeout, not what was left of the one that ran out."""
+    source = FakeSource(
+        [b"* 1 EXI", socket.timeout("timed out"), b"STS\r\n"], timeout=0.5, clock=clock
+    )
+    reader = Reader(source)
+    clock.step = 0.2
+    with pytest.raises(socket.timeout):
+        reader.readline()
+    assert reader.readline() == b"* 1 EXISTS\r\n"
+    assert source.budgets[-1] == pytest.approx(0.5)
+
+
+def test_fill_without_timeout_has_no_budget() -> None:
+    source = FakeSource([b"abc", b""])
+    reader = Reader(source)
+    assert reader.fill() == 3
+    assert reader.fill() == 0
+    assert reader.fill() == 0  # EOF is remembered
+    assert source.budgets == [None, None]
+
+
 def test_bulk_read_progress_quantum(clock: FakeClock) -> None:
     """A slow but working link keeps a bulk read alive; a trickle does not."""
     quantum = transport.PROGRESS_QUANTUM

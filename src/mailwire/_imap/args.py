@@ -313,6 +313,8 @@ def fetch_parts(x: Union[str, bytes, Iterable[Union[str, bytes]]]) -> Union[str,
     if isinstance(x, bytearray):
         x = bytes(x)
     if isinstance(x, str):
+        if x[:1] == "(" and x[-1:] == ")":
+            return x
         if x.upper() in _FETCH_MACROS:
             return x
         return _parenthesize(x)

@@ -12,7 +12,7 @@ stdlib's stored values a whole block at a time.
 from __future__ import annotations
 
 import re
-from typing import Optional
+from typing import Any, Optional
 
 from .args import QUOTED
 
@@ -27,6 +27,7 @@ __all__ = [
     "literal_fetch_run",
     "literal_size",
     "open_parens",
+    "reply_run",
     "tagged_pattern",
     "untagged_parts",
 ]
@@ -53,6 +54,8 @@ _RUN_END = re.compile(rb"\r\n(?!\* [0-9]+ FETCH [^\r\n])")
 _RUN_START = re.compile(rb"\* [0-9]+ FETCH [^\r\n]")
 
 #: ``* n FETCH (... {size}`` followed by CRLF: a FETCH response whose line announces a literal.
+#: Every one-byte ``bytes`` object: CPython shares them, as slicing a line would.
+_BYTES = [bytes((i,)) for i in range(256)]
 _LITERAL_HEAD = re.compile(rb"\* ([0-9]+) FETCH ([^\r\n]*\{([0-9]+)\})\r\n")
 
 def tagged_pattern(tagpre: bytes) -> re.Pattern[bytes]:
@@ -105,7 +108,10 @@ def fetch_run(buf: bytes | bytearray, start: int, end: int) -> tuple[list[bytes]
     """
     if _RUN_START.match(buf, start, end) is None:
         return [], start
-    last = buf.rfind(b"\r\n", start, end)
+    first = buf.find(b"\r\n", start, end)
+    if first < 0 or buf[first - 1] == 0x7D:  # "}": the first line announces a literal
+        return [], start
+    last = buf.rfind(b"\r\n", first, end)
     if last < 0:
         return [], start
     boundary = _RUN_END.search(buf, start, last + 2)
@@ -149,37 +155,88 @@ def fetch_wanted(buf: bytes | bytearray, start: int, end: int) -> int:
 
 
 def literal_fetch_run(
-    buf: bytes | bytearray, start: int, end: int, maxline: int, maxliteral: int
-) -> tuple[list[object], int]:
+    buf: bytes | bytearray,
+    view: memoryview,
+    start: int,
+    end: int,
+    maxline: int,
+    maxliteral: int,
+) -> tuple[list[Any], int]:
     """Stored values of complete ``* n FETCH (... {size}`` + literal + plain trailer responses
-    at ``buf[start:end]``, and where they end: ``(header, literal)`` then the trailer, each.
+    at ``buf[start:end]`` (``view`` is a memoryview of ``buf``), and where they end:
+    ``(header, literal)`` then the trailer, each.
 
     Stops (leaving the rest to the line-by-line path) at anything else: an incomplete
     response, a trailer that is empty or announces another literal, a line or literal over
     its limit.
     """
-    values: list[object] = []
+    values: list[Any] = []
     append = values.append
     match = _LITERAL_HEAD.match
     find = buf.find
-    with memoryview(buf) as view:
-        while True:
-            head = match(buf, start, end)
-            if head is None:
+    while True:
+        head = match(buf, start, end)
+        if head is None:
+            break
+        number, data, announced = head.group(1, 2, 3)
+        size = int(announced)
+        body = head.end()
+        stop = body + size
+        if size > maxliteral or body - start > maxline or stop > end:
+            break
+        crlf = find(b"\r\n", stop, end)
+        if crlf < 0 or crlf == stop or crlf + 2 - stop > maxline:
+            break
+        if crlf == stop + 1:
+            byte = buf[stop]
+            if byte == 0x0A or byte == 0x7D:  # "\n" or "}"
                 break
-            number, data, announced = head.group(1, 2, 3)
-            size = int(announced)
-            body = head.end()
-            stop = body + size
-            if size > maxliteral or body - start > maxline or stop > end:
-                break
-            crlf = find(b"\r\n", stop, end)
-            if crlf < 0 or crlf == stop or crlf + 2 - stop > maxline:
-                break
+            trailer = _BYTES[byte]  # the stdlib's slice gives CPython's shared object
+        else:
             trailer = view[stop:crlf].tobytes()
             if b"\n" in trailer or trailer[-1:] == b"}":
                 break
-            append((number + b" " + data, view[body:stop].tobytes()))
-            append(trailer)
-            start = crlf + 2
+        append((number + b" " + data, view[body:stop].tobytes()))
+        append(trailer)
+        start = crlf + 2
     return values, start
+
+
+def reply_run(
+    buf: bytes | bytearray,
+    view: memoryview,
+    start: int,
+    end: int,
+    done: bytes,
+    maxline: int,
+    maxliteral: int,
+) -> tuple[list[Any], int, Optional[bytes]]:
+    """What a block reader takes from the front of ``buf[start:end]`` (``view`` a memoryview
+    of ``buf``): ``(values, stop, line)``.
+
+    ``values`` are the stored values of a run of FETCH responses (:func:`fetch_run` or
+    :func:`literal_fetch_run`, whichever the first line calls for) and ``line`` the line after
+    them, without CRLF, when it is complete and starts with ``done`` (``b"<tag> OK "``) with no
+    response code (which must also be stored as an untagged response); otherwise None.
+    ``stop`` is where what was taken ends; ``stop == start`` when nothing was.
+    """
+    values: list[Any] = []
+    if buf.startswith(b"* ", start):
+        first = buf.find(b"\r\n", start, end)
+        if first < 0:
+            return values, start, None
+        if buf[first - 1] == 0x7D:  # "}": a literal follows the first line
+            values, stop = literal_fetch_run(buf, view, start, end, maxline, maxliteral)
+        else:
+            values, stop = fetch_run(buf, start, end)
+            if values and stop - start > maxline and max(map(len, values)) + 10 > maxline:
+                values = []  # a line may be over the limit: the line-by-line path decides
+        if not values:
+            return values, start, None
+        start = stop
+    text = start + len(done)
+    if buf.startswith(done, start) and buf.find(b"[", text, text + 1) < 0:
+        newline = buf.find(b"\n", text - 1, end)
+        if newline > 0 and newline - start < maxline and buf[newline - 1] == 13:
+            return values, newline + 1, view[start : newline - 1].tobytes()
+    return values, start, None
