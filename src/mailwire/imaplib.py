@@ -541,7 +541,7 @@ class IMAP4:
         """Log in with AUTHENTICATE PLAIN (RFC 4616); str credentials are sent as UTF-8."""
         user_b = user.encode("utf-8") if isinstance(user, str) else bytes(user)
         password_b = password.encode("utf-8") if isinstance(password, str) else bytes(password)
-        if b"\0" in user_b or b"\0" in password_b:
+        if 0 in user_b or 0 in password_b:
             raise ValueError("user and password must not contain NUL characters")
         payload = b"\0" + user_b + b"\0" + password_b
         return self.authenticate("PLAIN", lambda challenge: payload)
@@ -916,7 +916,9 @@ class IMAP4:
             else:
                 parts.append(b"{%d}" % len(literal))
         line = b" ".join(parts)
-        if b"\n" in line or b"\r" in line or b"\0" in line:
+        # Byte values, not b"\n": CPython tries a bytes needle as an int first, and builds
+        # and drops a TypeError every time.
+        if 10 in line or 13 in line or 0 in line:
             _args.check_no_crlf_nul(line)  # raises
 
         tag = self._new_tag()
@@ -1108,18 +1110,16 @@ class IMAP4:
         False leaves the next response to the line-by-line path."""
         if self._idle_capture:
             return False
-        buf, view, start, end = reader.window()
+        # When nothing is buffered the reply has to be received anyway: receive it here, so
+        # that a reply arriving whole (the usual case) is taken in one go, not line by line.
+        try:
+            buf, view, start, end = reader.pending()
+        except transport.Timeout:
+            if not self._waiting:
+                self._broken = "connection out of sync: a response timed out"
+            raise
         if start == end:
-            # The reply has to be received anyway: receive it here, so that a reply arriving
-            # whole (the usual case) is taken in one go rather than line by line.
-            try:
-                if not reader.fill():
-                    return False  # EOF: the line path reports it
-            except transport.Timeout:
-                if not self._waiting:
-                    self._broken = "connection out of sync: a response timed out"
-                raise
-            buf, view, start, end = reader.window()
+            return False  # EOF: the line path reports it
         values, stop, line = _resp.reply_run(
             buf, view, start, end, tag + b" OK ", _MAXLINE, _MAXLITERAL
         )

@@ -416,6 +416,13 @@ class Reader:
         return how many bytes arrived (0 at EOF). The source's timeout bounds the wait."""
         return self._fill(self._front_deadline())
 
+    def pending(self) -> tuple[bytearray, memoryview, int, int]:
+        """:meth:`window`, after receiving once if nothing is buffered (it stays empty at
+        EOF). For block parsers that start on a new reply."""
+        if self._start == self._end and not self._eof:
+            self._fill(self._front_deadline())
+        return self._buf, self._view, self._start, self._end
+
     def window(self) -> tuple[bytearray, memoryview, int, int]:
         """The buffer, a memoryview of it and the bounds of the bytes received but not handed
         out, for parsers that scan them in place; follow with :meth:`consume`. Nothing is

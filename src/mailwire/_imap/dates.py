@@ -87,7 +87,7 @@ def Internaldate2tuple(resp: ReadableBuffer) -> Optional[time.struct_time]:
     no well-formed INTERNALDATE on its first line (or names a date that does not exist).
     """
     fields: Tuple[bytes, ...]
-    if type(resp) is bytes and b"\n" not in resp:
+    if type(resp) is bytes and 10 not in resp:  # no LF
         end = len(resp)
         while True:
             at = resp.rfind(_INTERNALDATE_KEY, 0, end)
@@ -134,7 +134,7 @@ def Int2AP(num: SupportsAbs[SupportsInt]) -> bytes:
 
 def ParseFlags(resp: ReadableBuffer) -> Tuple[bytes, ...]:
     """Return the flags of the last ``FLAGS (...)`` on a response's first line, or ``()``."""
-    if type(resp) is bytes and b"\n" not in resp:
+    if type(resp) is bytes and 10 not in resp:  # no LF
         # One line (the usual case): the last "FLAGS (" is the one, if a ")" closes it.
         _, key, tail = resp.rpartition(_FLAGS_KEY)
         if key:

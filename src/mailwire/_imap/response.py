@@ -194,7 +194,7 @@ def literal_fetch_run(
             trailer = _BYTES[byte]  # the stdlib's slice gives CPython's shared object
         else:
             trailer = view[stop:crlf].tobytes()
-            if b"\n" in trailer or trailer[-1:] == b"}":
+            if 10 in trailer or trailer[-1:] == b"}":  # LF
                 break
         append((number + b" " + data, view[body:stop].tobytes()))
         append(trailer)

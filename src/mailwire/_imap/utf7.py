@@ -162,7 +162,7 @@ def decode(data: Union[bytes, bytearray, memoryview]) -> str:
         raise TypeError(f"decode() argument must be bytes-like, not {type(data).__name__}")
     if _WELL_FORMED.fullmatch(raw) is None:
         _raise_first_problem(raw)
-    if b"&" not in raw:
+    if 0x26 not in raw:  # "&"
         return raw.decode("ascii")
     parts = raw.split(b"&")
     pieces: List[str] = [parts[0].decode("ascii")]
