@@ -347,7 +347,10 @@ class IMAP4:
         overrides = self.__dict__
         if overrides.keys() & _READING_HOOKS:
             return None
-        return self._native_reader()
+        file = self.file
+        if type(file) is transport.Reader:
+            return file
+        return self._native_reader()  # IMAP4_stream's reader is not self.file
 
     # -- utility methods -------------------------------------------------------------------
 

@@ -26,7 +26,7 @@ from ._errors import ConnectionClosed, LimitExceeded, LineTooLong, PlaintextInje
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl as _ssl_mod
-    from typing import IO, Any, Optional, Protocol, Union
+    from typing import IO, Any, Callable, Optional, Protocol, Union
 
 try:
     import ssl
@@ -153,21 +153,29 @@ if TYPE_CHECKING:
     class Source(Protocol):
         """Where a :class:`Reader` gets its bytes from."""
 
-        def recv_into(self, view: memoryview, remaining: Optional[float]) -> int: ...
+        def recv_into(self, view: memoryview, remaining: Optional[float]) -> int:
+            """Receive into ``view``, waiting at most ``remaining`` seconds (None: the
+            source's own timeout); 0 at EOF."""
 
-        def timeout(self) -> Optional[float]: ...
+        def receive(self, view: memoryview) -> int:
+            """``recv_into(view, None)``."""
+
+        def timeout(self) -> Optional[float]:
+            """The source's timeout: None waits for ever, 0 never waits."""
 
 
 class SocketSource:
     """Receives from a (possibly TLS) socket, honouring a per-read time budget."""
 
-    __slots__ = ("sock",)
+    __slots__ = ("receive", "sock", "timeout")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
-
-    def timeout(self) -> Optional[float]:
-        return self.sock.gettimeout()
+        # The socket's own methods: on the per-reply path a Python wrapper is a frame more.
+        #: The socket's timeout, as sock.gettimeout() says now.
+        self.timeout: Callable[[], Optional[float]] = sock.gettimeout
+        #: Receive with no time budget beyond the socket's own (see Source).
+        self.receive: Callable[[memoryview], int] = sock.recv_into
 
     def recv_into(self, view: memoryview, remaining: Optional[float]) -> int:
         sock = self.sock
@@ -201,6 +209,9 @@ class PipeSource:
 
     def timeout(self) -> Optional[float]:
         return self._timeout
+
+    def receive(self, view: memoryview) -> int:
+        return self.recv_into(view, None)
 
     def recv_into(self, view: memoryview, remaining: Optional[float]) -> int:
         if remaining is None:
@@ -470,7 +481,7 @@ class Reader:
             end = self._end
         room = self._view[end:]
         if deadline is None:
-            got = self._source.recv_into(room, None)
+            got = self._source.receive(room)
         else:
             try:
                 got = self._source.recv_into(room, deadline.remaining())

@@ -95,6 +95,9 @@ class ScriptedSource:
     def unread(self) -> int:
         return sum(map(len, self.chunks))
 
+    def receive(self, view: memoryview) -> int:
+        return self.recv_into(view, None)
+
     def recv_into(self, view: memoryview, remaining: Optional[float]) -> int:
         self.receives += 1
         if not self.chunks:

@@ -48,6 +48,9 @@ class FakeSource:
     def unread(self) -> int:
         return sum(len(c) for c in self.chunks if isinstance(c, bytes))
 
+    def receive(self, view: memoryview) -> int:
+        return self.recv_into(view, None)
+
     def recv_into(self, view: memoryview, remaining: Optional[float]) -> int:
         self.budgets.append(remaining)
         self.sizes.append(len(view))

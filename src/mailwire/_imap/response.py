@@ -24,7 +24,6 @@ __all__ = [
     "Untagged_status",
     "fetch_run",
     "fetch_wanted",
-    "literal_fetch_run",
     "literal_size",
     "open_parens",
     "reply_run",
@@ -154,54 +153,6 @@ def fetch_wanted(buf: bytes | bytearray, start: int, end: int) -> int:
     return 0
 
 
-def literal_fetch_run(
-    buf: bytes | bytearray,
-    view: memoryview,
-    start: int,
-    end: int,
-    maxline: int,
-    maxliteral: int,
-) -> tuple[list[Any], int]:
-    """Stored values of complete ``* n FETCH (... {size}`` + literal + plain trailer responses
-    at ``buf[start:end]`` (``view`` is a memoryview of ``buf``), and where they end:
-    ``(header, literal)`` then the trailer, each.
-
-    Stops (leaving the rest to the line-by-line path) at anything else: an incomplete
-    response, a trailer that is empty or announces another literal, a line or literal over
-    its limit.
-    """
-    values: list[Any] = []
-    append = values.append
-    match = _LITERAL_HEAD.match
-    find = buf.find
-    while True:
-        head = match(buf, start, end)
-        if head is None:
-            break
-        number, data, announced = head.group(1, 2, 3)
-        size = int(announced)
-        body = head.end()
-        stop = body + size
-        if size > maxliteral or body - start > maxline or stop > end:
-            break
-        crlf = find(b"\r\n", stop, end)
-        if crlf < 0 or crlf == stop or crlf + 2 - stop > maxline:
-            break
-        if crlf == stop + 1:
-            byte = buf[stop]
-            if byte == 0x0A or byte == 0x7D:  # "\n" or "}"
-                break
-            trailer = _BYTES[byte]  # the stdlib's slice gives CPython's shared object
-        else:
-            trailer = view[stop:crlf].tobytes()
-            if 10 in trailer or trailer[-1:] == b"}":  # LF
-                break
-        append((number + b" " + data, view[body:stop].tobytes()))
-        append(trailer)
-        start = crlf + 2
-    return values, start
-
-
 def reply_run(
     buf: bytes | bytearray,
     view: memoryview,
@@ -214,11 +165,12 @@ def reply_run(
     """What a block reader takes from the front of ``buf[start:end]`` (``view`` a memoryview
     of ``buf``): ``(values, stop, line)``.
 
-    ``values`` are the stored values of a run of FETCH responses (:func:`fetch_run` or
-    :func:`literal_fetch_run`, whichever the first line calls for) and ``line`` the line after
-    them, without CRLF, when it is complete and starts with ``done`` (``b"<tag> OK "``) with no
-    response code (which must also be stored as an untagged response); otherwise None.
-    ``stop`` is where what was taken ends; ``stop == start`` when nothing was.
+    ``values`` are the stored values of a run of FETCH responses (plain lines as
+    :func:`fetch_run` takes them, or responses carrying one literal each, whichever the first
+    line calls for) and ``line`` the line after them, without CRLF, when it is complete and
+    starts with ``done`` (``b"<tag> OK "``) with no response code (which must also be stored
+    as an untagged response); otherwise None. ``stop`` is where what was taken ends;
+    ``stop == start`` when nothing was.
     """
     values: list[Any] = []
     if buf.startswith(b"* ", start):
@@ -226,7 +178,39 @@ def reply_run(
         if first < 0:
             return values, start, None
         if buf[first - 1] == 0x7D:  # "}": a literal follows the first line
-            values, stop = literal_fetch_run(buf, view, start, end, maxline, maxliteral)
+            # Complete "* n FETCH (... {size}" + literal + plain trailer responses, stored as
+            # (header, literal) then the trailer. Anything else ends the run: an incomplete
+            # response, a trailer that is empty or announces another literal, a line or a
+            # literal over its limit.
+            append = values.append
+            match = _LITERAL_HEAD.match
+            find = buf.find
+            stop = start
+            while True:
+                head = match(buf, stop, end)
+                if head is None:
+                    break
+                number, data, announced = head.group(1, 2, 3)
+                size = int(announced)
+                body = head.end()
+                after = body + size
+                if size > maxliteral or body - stop > maxline or after > end:
+                    break
+                crlf = find(b"\r\n", after, end)
+                if crlf < 0 or crlf == after or crlf + 2 - after > maxline:
+                    break
+                if crlf == after + 1:
+                    byte = buf[after]
+                    if byte == 0x0A or byte == 0x7D:  # "\n" or "}"
+                        break
+                    trailer = _BYTES[byte]  # the stdlib's slice gives CPython's shared object
+                else:
+                    trailer = view[after:crlf].tobytes()
+                    if 10 in trailer or trailer[-1:] == b"}":  # LF
+                        break
+                append((number + b" " + data, view[body:after].tobytes()))
+                append(trailer)
+                stop = crlf + 2
         else:
             values, stop = fetch_run(buf, start, end)
             if values and stop - start > maxline and max(map(len, values)) + 10 > maxline:
