@@ -475,7 +475,11 @@ class IMAP4:
         name = "FETCH"
         if params is not None:
             message_parts = _args.substitute(message_parts, params)
-        parts = self._fetch_parts(message_parts)
+        parts: Union[str, bytes]
+        if type(message_parts) is str and message_parts[:1] == "(" and message_parts[-1:] == ")":
+            parts = message_parts  # what _fetch_parts gives for it, without the call
+        else:
+            parts = self._fetch_parts(message_parts)
         if uid:
             typ, dat = self._uid_command(name, self._sequence_set(message_set), parts)
         else:
@@ -894,17 +898,11 @@ class IMAP4:
                 raise self.readonly("mailbox status changed to READ-ONLY")
 
         encoding = self._encoding
-        parts = [bytes(name, encoding)]
-        for arg in args:
-            kind = type(arg)
-            if kind is bytes:
-                parts.append(arg)
-            elif kind is str:
-                parts.append(arg.encode(encoding))
-            elif isinstance(arg, int) and not isinstance(arg, bool):
-                parts.append(b"%d" % arg)  # the stdlib would fail on the concatenation
-            elif arg is not None:
-                parts.append(arg)
+        try:
+            # Every argument a str, the usual case: one join, one encode.
+            line = " ".join((name, *args)).encode(encoding)
+        except (TypeError, UnicodeEncodeError):
+            line = _command_line(name, args, encoding)
         literal = self.literal
         self.literal = None
         literator = None
@@ -912,13 +910,12 @@ class IMAP4:
         if literal is not None:
             if isinstance(literal, _Utf8Literal):
                 literal = literal.data
-                parts.append(b"UTF8 (~{%d}" % len(literal))
+                line += b" UTF8 (~{%d}" % len(literal)
                 closing = b")" + CRLF
             elif callable(literal):
                 literator = literal
             else:
-                parts.append(b"{%d}" % len(literal))
-        line = b" ".join(parts)
+                line += b" {%d}" % len(literal)
         # Byte values, not b"\n": CPython tries a bytes needle as an int first, and builds
         # and drops a TypeError every time.
         if 10 in line or 13 in line or 0 in line:
@@ -1507,6 +1504,20 @@ class Idler:
             return False
         imap._process_response(line)
         return True
+
+
+def _command_line(name: str, args: tuple[Any, ...], encoding: str) -> bytes:
+    """A command line as the stdlib builds it, argument by argument: None is left out, text
+    is encoded (a character the encoding lacks raises the stdlib's UnicodeEncodeError)."""
+    parts = [bytes(name, encoding)]
+    for arg in args:
+        if isinstance(arg, str):
+            parts.append(arg.encode(encoding))
+        elif isinstance(arg, int) and not isinstance(arg, bool):
+            parts.append(b"%d" % arg)  # the stdlib would fail on the concatenation
+        elif arg is not None:
+            parts.append(arg)
+    return b" ".join(parts)
 
 
 _NATIVE_IO: dict[type, bool] = {}

@@ -431,7 +431,7 @@ class Reader:
         """:meth:`window`, after receiving once if nothing is buffered (it stays empty at
         EOF). For block parsers that start on a new reply."""
         if self._start == self._end and not self._eof:
-            self._fill(self._front_deadline())
+            self._fill(self._front_deadline() if self._source.timeout() else None)
         return self._buf, self._view, self._start, self._end
 
     def window(self) -> tuple[bytearray, memoryview, int, int]:

@@ -281,6 +281,42 @@ def test_xatom_registers_in_commands(
     assert server.last("MYCOMMAND").raw == b'MYCOMMAND a b c "d"'
 
 
+class _Text(str):
+    """A str subclass, as some callers pass (enum values, markup strings)."""
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        ((_Text("a"), "b"), b"MYCOMMAND a b"),
+        (("a", None, b"b", bytearray(b"c")), b"MYCOMMAND a b c"),
+    ],
+)
+def test_command_arguments_as_the_stdlib_sends_them(
+    mod: ModuleType,
+    imap_server: StartServer,
+    connect: Connect,
+    monkeypatch: pytest.MonkeyPatch,
+    args: tuple[Any, ...],
+    line: bytes,
+) -> None:
+    """Text (str subclasses too) is encoded, None is left out, bytes-likes go as they are."""
+    monkeypatch.setattr(mod, "Commands", dict(mod.Commands))
+    server = imap_server()
+    client = connect(mod.IMAP4, server)
+    assert client.xatom("mycommand", *args)[0] == "OK"
+    assert server.last("MYCOMMAND").raw == line
+
+
+def test_command_argument_the_encoding_lacks(
+    mod: ModuleType, imap_server: StartServer, connect: Connect
+) -> None:
+    client = connect(mod.IMAP4, imap_server())
+    with pytest.raises(UnicodeEncodeError) as info:
+        client._simple_command("NOOP", "ok", "caf\xe9")
+    assert (info.value.start, info.value.object) == (3, "caf\xe9")
+
+
 # == greetings and connection (5.1) ==========================================================
 
 INVALID_GREETINGS = [
