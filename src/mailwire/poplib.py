@@ -69,11 +69,6 @@ _DESYNC_MESSAGE = (
 )
 
 
-def _module_setting(name: str) -> Any:
-    # Callers patch module globals (mock.patch('poplib._MAXLINE', ...)); read them per call.
-    return globals()[name]
-
-
 class POP3:
     """A POP3 client connection (RFC 1939, 2449, 2595, 5034, 6856).
 
@@ -144,7 +139,7 @@ class POP3:
         self._putline(bytes(line, self.encoding))
 
     def _getline(self) -> tuple[bytes, int]:
-        maxline = _module_setting("_MAXLINE")
+        maxline = _MAXLINE  # a global read per call: callers patch it (mock.patch)
         try:
             line = self.file.readline(maxline + 1)
         except transport.Timeout:
@@ -170,10 +165,9 @@ class POP3:
         return resp
 
     def _getlongresp(self) -> LongResponse:
-        resp = self._getresp()
         if self._bulk_reads():
-            lines, octets = self._read_body()
-            return resp, lines, octets
+            return self._read_body()
+        resp = self._getresp()
         lines = []
         octets = 0
         line, size = self._getline()
@@ -187,20 +181,39 @@ class POP3:
         return resp, lines, octets
 
     def _bulk_reads(self) -> bool:
-        """Whether the body can be read in blocks with results identical to line by line."""
+        """Whether a multi-line response can be read in blocks with results identical to
+        line by line: nothing that reads it is overridden, and debugging prints nothing."""
+        cls = type(self)
+        overrides = self.__dict__
         return (
             self._debugging < 2
-            and type(self)._getline is POP3._getline
-            and "_getline" not in self.__dict__
-            and isinstance(self.file, transport.Reader)
+            and cls._getline is POP3._getline
+            and cls._getresp is POP3._getresp
+            and "_getline" not in overrides
+            and "_getresp" not in overrides
+            and type(self.file) is transport.Reader
         )
 
-    def _read_body(self) -> tuple[Lines, int]:
+    def _read_body(self) -> LongResponse:
+        """The status line and the body of a multi-line response, read in blocks."""
         reader: transport.Reader = self.file
-        maxline = _module_setting("_MAXLINE")
-        body = DotBody(maxline, _module_setting("_MAXRESPONSE"))
+        maxline = _MAXLINE
+        body = DotBody(maxline, _MAXRESPONSE)
         deadline = reader.deadline(transport.PROGRESS_QUANTUM)
         try:
+            # Usually one receive brings the status line and the whole body: take both from
+            # the same block.
+            block = reader.peek_lines(maxline, deadline)
+            status = block.find(b"\n") + 1
+            if status > maxline:
+                self._desync = True
+                raise error_proto("line too long")
+            resp = strip_line(block[:status])
+            reader.consume(status)
+            if not resp.startswith(b"+"):
+                raise error_proto(resp)
+            if status < len(block):
+                reader.consume(body.feed(block[status:]))
             while not body.done:
                 reader.consume(body.feed(reader.peek_lines(maxline, deadline)))
         except ConnectionClosed:
@@ -214,7 +227,7 @@ class POP3:
         except transport.Timeout:
             self._desync = True
             raise
-        return body.lines, body.octets
+        return resp, body.lines, body.octets
 
     def _shortcmd(self, line: str) -> bytes:
         self._putcmd(line)

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from mailwire import transport
 from mailwire._errors import ConnectionClosed, LimitExceeded, LineTooLong
-from mailwire._pop.body import DotBody, strip_line
+from mailwire._pop.body import DotBody, lines_fit, strip_line
 from mailwire.transport import Reader
 
 OK_LINE = b"+OK\r\n"  # short enough for the smallest maxline tested
@@ -427,3 +427,15 @@ def test_line_length_checked_at_every_offset(maxline: int, after: bytes, over: i
         expected = oracle(data, maxline)
         assert expected == (Failed("line too long") if over else expected), offset
         assert fed_whole(data, maxline) == expected, offset
+
+
+@given(
+    lines=st.lists(st.integers(min_value=0, max_value=40), max_size=30),
+    maxline=st.integers(min_value=-1, max_value=45),
+)
+@example(lines=[9, 0, 9], maxline=10)  # a line exactly at the limit, LF included
+@example(lines=[10], maxline=10)  # one byte over
+def test_lines_fit_equals_measuring_every_line(lines: list[int], maxline: int) -> None:
+    block = b"".join(b"x" * n + b"\n" for n in lines)
+    expected = all(n + 1 <= maxline for n in lines)
+    assert lines_fit(block + b"tail without LF", len(block), maxline) is expected

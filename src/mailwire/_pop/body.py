@@ -16,13 +16,13 @@ rules instead.
 
 from __future__ import annotations
 
+import re
+
 from .._errors import LimitExceeded, LineTooLong
 
+_DOT_LINE = re.compile(rb"\n\.")
+
 __all__ = ["DotBody", "lines_fit", "strip_line"]
-
-# Below this limit the window check would take more calls than simply measuring every line.
-_MIN_WINDOW = 64
-
 
 def strip_line(raw: bytes) -> bytes:
     """One received line (with its LF) without its terminator, as the stdlib strips it."""
@@ -37,22 +37,20 @@ def lines_fit(block: bytes, end: int, maxline: int) -> bool:
     """Whether every line in ``block[:end]`` (which starts and ends at line boundaries) is at
     most ``maxline`` bytes long, terminator included.
 
-    A line longer than ``maxline`` holds at least ``maxline`` bytes without an LF, and so covers
-    a whole aligned window of ``maxline // 2`` bytes; finding an LF in every window rules that
-    out with a few ``find`` calls per block instead of one ``len`` per line. A window without an
-    LF only means a line *may* be too long, and the exact check decides.
+    From the start of a line, the next ``maxline`` bytes hold an LF unless that line is too
+    long; the last LF among them starts the next check. Each ``rfind`` steps nearly
+    ``maxline`` bytes ahead, so a block costs a few calls rather than one ``len`` per line.
     """
-    if end <= maxline:
-        return True
-    step = maxline // 2
-    if step >= _MIN_WINDOW:
-        find = block.find
-        for start in range(0, end - step + 1, step):
-            if find(b"\n", start, start + step) < 0:
-                break
-        else:
-            return True
-    return max(map(len, block[:end].split(b"\n"))) + 1 <= maxline
+    if maxline < 1:
+        return end <= 0
+    rfind = block.rfind
+    pos = 0
+    while end - pos > maxline:
+        newline = rfind(b"\n", pos, pos + maxline)
+        if newline < 0:
+            return False
+        pos = newline + 1
+    return True
 
 
 class DotBody:
@@ -87,26 +85,37 @@ class DotBody:
         """The common shapes a block at a time; -1 when the line-by-line rules must decide."""
         lead = block[:1] == b"."
         data = b"\n" + block if lead else block
-        pieces = data.split(b"\n.")
-        term = 0
-        for index in range(1, len(pieces)):
-            head = pieces[index][:2]
-            if head[:1] == b".":
-                continue  # a stuffed line, its extra dot already gone
-            if head == b"\r\n" or head[:1] == b"\n":
-                term = index
+        # Every line that starts with a dot, in one regex pass (faster here than split() or
+        # find() with a two-byte needle): a stuffed line loses its first dot, the first "."
+        # line ends the body, any other dotted line goes to the line rules.
+        cuts: list[int] = []
+        term = -1
+        for mark in _DOT_LINE.finditer(data):
+            at = mark.start()
+            after = data[at + 2 : at + 3]
+            if after == b".":
+                cuts.append(at + 1)
+            elif after == b"\n" or data.startswith(b"\r\n", at + 2):
+                term = at
                 break
-            return -1  # a line with a single leading dot that is not the terminator
-        if term:
-            # data = p0 "\n." p1 "\n." ... p[term-1] "\n." p[term]: the LF before the dot ends
-            # the body; the terminator's own line end follows the dot.
-            body_end = sum(map(len, pieces[:term])) + 2 * (term - 1) + 1
-            used = body_end + 1 + (2 if pieces[term][:1] == b"\r" else 1)
-            body = b"\n".join(pieces[:term]) + b"\n"
+            else:
+                return -1  # a line with a single leading dot that is not the terminator
+        if term >= 0:
+            body_end = term + 1  # the body's last LF included
+            used = term + (4 if data[term + 2] == 13 else 3)  # and the "." line
         else:
             body_end = used = len(data)
-            body = b"\n".join(pieces) if len(pieces) > 1 else data
-        del data, pieces  # before splitting: keep peak memory down on large bodies
+        if cuts:
+            pieces = []
+            start = 0
+            for cut in cuts:
+                pieces.append(data[start:cut])
+                start = cut + 1
+            pieces.append(data[start:body_end])
+            body = b"".join(pieces)
+        else:
+            body = data[:body_end] if body_end < len(data) else data
+        del data  # before splitting: keep peak memory down on large bodies
         if lead:
             body = body[1:]
             body_end -= 1
@@ -117,7 +126,7 @@ class DotBody:
             return -1
         self.lines += lines
         self.octets += len(body)
-        self.done = bool(term)
+        self.done = term >= 0
         return used
 
     def _feed_lines(self, block: bytes) -> int:
