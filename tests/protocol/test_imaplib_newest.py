@@ -1207,6 +1207,23 @@ def test_fetch_scenario(
     assert len(seen) == len(EXPECTED_SCENARIO)
 
 
+@pytest.mark.parametrize("mod", [std_imaplib, mw], ids=["stdlib", "mailwire"])
+def test_one_byte_trailers_are_shared_objects(
+    mod: ModuleType, imap_server: StartServer, connect: Connect
+) -> None:
+    """The ")" after a literal is CPython's shared one-byte object, as the stdlib's slice gives,
+    not a new object per message (tens of bytes each on a large fetch)."""
+    reply = b"".join(b"* %d FETCH (BODY[] {3}\r\nabc)\r\n" % i for i in range(1, 40))
+    server = imap_server({"FETCH": ok(reply)})
+    client = connect(mod.IMAP4, server)
+    client.login("user", "pass")
+    client.select()
+    typ, data = client.fetch("1:*", "(BODY[])")
+    assert typ == "OK" and len(data) == 78
+    shared = b")\r\n"[:1]
+    assert all(item is shared for item in data[1::2])
+
+
 def test_file_attribute_without_warnings(imap_server: StartServer, connect: Connect) -> None:
     server = imap_server(scenario_handlers())
     client = connect(mw.IMAP4, server)

@@ -21,8 +21,6 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Optional, Tuple, Union, overload
 
-from . import utf7
-
 __all__ = [
     "CRLF_NUL_MESSAGE",
     "astring",
@@ -123,6 +121,8 @@ def _is_mutf7(name: str) -> bool:
         raw = name.encode("ascii")
     except UnicodeEncodeError:
         return False
+    from . import utf7  # only for names beyond plain ASCII: most sessions never load it
+
     try:
         utf7.decode(raw)
     except ValueError:
@@ -135,6 +135,8 @@ def _mutf7_step(arg: Union[str, bytes], encoding: str) -> bytes:
     if isinstance(arg, str) and not _utf8_mode(encoding):
         if _is_mutf7(arg):
             return arg.encode("ascii")
+        from . import utf7
+
         return utf7.encode(arg)
     return _to_bytes(arg, encoding)
 

@@ -49,12 +49,16 @@ _UNTAGGED = re.compile(
 
 #: Where a run of plain FETCH lines ends: the first line boundary not followed by
 #: ``* n FETCH`` and at least one byte of data (or the end of the text searched).
+#: About the most a call of :func:`fetch_run` takes.
+RUN_BLOCK = 64 * 1024
 _RUN_END = re.compile(rb"\r\n(?!\* [0-9]+ FETCH [^\r\n])")
 _RUN_START = re.compile(rb"\* [0-9]+ FETCH [^\r\n]")
 
 #: ``* n FETCH (... {size}`` followed by CRLF: a FETCH response whose line announces a literal.
-#: Every one-byte ``bytes`` object: CPython shares them, as slicing a line would.
-_BYTES = [bytes((i,)) for i in range(256)]
+#: CPython's shared one-byte ``bytes`` objects, which a one-byte slice returns (as the stdlib's
+#: ``line[:-2]`` does for a ``)`` trailer); ``bytes((i,))`` would make new ones.
+_ALL_BYTES = bytes(range(256))
+_BYTES = [_ALL_BYTES[i : i + 1] for i in range(256)]
 _LITERAL_HEAD = re.compile(rb"\* ([0-9]+) FETCH ([^\r\n]*\{([0-9]+)\})\r\n")
 
 def tagged_pattern(tagpre: bytes) -> re.Pattern[bytes]:
@@ -96,34 +100,35 @@ def open_parens(segments: list[bytes]) -> int:
     return depth
 
 
-def fetch_run(buf: bytes | bytearray, start: int, end: int) -> tuple[list[bytes], int]:
-    """Stored values of the plain FETCH lines at ``buf[start:end]``, and where they end.
+def fetch_run(
+    buf: bytes | bytearray, start: int, end: int, view: Optional[memoryview] = None
+) -> tuple[list[bytes], int]:
+    """Stored values of the plain FETCH lines at ``buf[start:end]``, and where they end
+    (``view``, a memoryview of ``buf``, saves a copy).
 
     A plain FETCH line ``* n FETCH data`` is stored as ``n + b" " + data``. Only lines the
     stdlib would store exactly so are taken: complete (CRLF), no other CR or LF, data not
     empty and not ending in ``}`` (a literal may follow). The work is done with a few C-level
     passes over the block instead of per line; anything unusual returns nothing taken, and the
-    line-by-line path decides.
+    line-by-line path decides. At most about ``RUN_BLOCK`` bytes are taken per call, so the
+    copies made on the way stay small.
     """
     if _RUN_START.match(buf, start, end) is None:
         return [], start
     first = buf.find(b"\r\n", start, end)
     if first < 0 or buf[first - 1] == 0x7D:  # "}": the first line announces a literal
         return [], start
-    last = buf.rfind(b"\r\n", first, end)
-    if last < 0:
-        return [], start
+    last = buf.rfind(b"\r\n", first, max(first + 2, min(end, start + RUN_BLOCK)))
     boundary = _RUN_END.search(buf, start, last + 2)
     stop = (boundary.start() if boundary is not None else last) + 2
-    block = bytes(buf[start:stop])
-    brace = block.find(b"}\r\n")
+    brace = buf.find(b"}\r\n", start, stop)
     if brace >= 0:
         # That line may announce a literal: the run ends before it.
-        cut = block.rfind(b"\r\n", 0, brace) + 2
-        if cut < 2:
+        stop = buf.rfind(b"\r\n", start, brace) + 2
+        if stop < start + 2:
             return [], start
-        block = block[:cut]
-        stop = start + cut
+    # Without the first "* ": every other one goes with its CRLF below.
+    block = view[start + 2 : stop].tobytes() if view is not None else bytes(buf[start + 2 : stop])
     lines = block.count(b"\r\n")
     if (
         block.count(b"\n") != lines
@@ -132,8 +137,13 @@ def fetch_run(buf: bytes | bytearray, start: int, end: int) -> tuple[list[bytes]
     ):
         # Some line is unusual; let the line-by-line path take this block.
         return [], start
-    # Every line has exactly one " FETCH ", right after its number: drop them all at once.
-    values = block[2:].replace(b"\r\n* ", b"\r\n").replace(b" FETCH ", b" ").split(b"\r\n")
+    # Every line has exactly one " FETCH ", right after its number: drop them all at once,
+    # letting each intermediate copy go as soon as the next exists.
+    text = block.replace(b"\r\n* ", b"\r\n")
+    del block
+    text = text.replace(b" FETCH ", b" ")
+    values = text.split(b"\r\n")
+    del text
     values.pop()  # after the final CRLF
     return values, stop
 
@@ -212,7 +222,7 @@ def reply_run(
                 append(trailer)
                 stop = crlf + 2
         else:
-            values, stop = fetch_run(buf, start, end)
+            values, stop = fetch_run(buf, start, end, view)
             if values and stop - start > maxline and max(map(len, values)) + 10 > maxline:
                 values = []  # a line may be over the limit: the line-by-line path decides
         if not values:
