@@ -250,9 +250,11 @@ class Reader:
     def close(self) -> None:
         self.closed = True
 
-    def deadline(self, quantum: int = 0) -> Deadline:
-        """A fresh time budget based on the source's current timeout."""
-        return Deadline(self._source.timeout(), quantum)
+    def deadline(self, quantum: int = 0) -> Optional[Deadline]:
+        """A fresh time budget based on the source's current timeout; None when there is no
+        time limit (what every method that takes a deadline accepts)."""
+        timeout = self._source.timeout()
+        return Deadline(timeout, quantum) if timeout else None
 
     def buffered(self) -> int:
         """How many received bytes have not been handed out yet."""
@@ -385,7 +387,9 @@ class Reader:
             if not self._fill(deadline):
                 return out.getvalue()
 
-    def peek_lines(self, maxline: int, deadline: Deadline, most: int = PEEK_SIZE) -> bytes:
+    def peek_lines(
+        self, maxline: int, deadline: Optional[Deadline], most: int = PEEK_SIZE
+    ) -> bytes:
         """Return the complete lines buffered, up to about ``most`` bytes (receiving until
         there is one), unconsumed.
 
