@@ -1207,6 +1207,45 @@ def test_fetch_scenario(
     assert len(seen) == len(EXPECTED_SCENARIO)
 
 
+@pytest.mark.parametrize("where", ["class", "instance"])
+@pytest.mark.parametrize("hook", ["_get_response", "_command_complete", "_append_untagged"])
+def test_overridden_reading_hooks_see_every_response(
+    imap_server: StartServer, connect: Connect, where: str, hook: str
+) -> None:
+    """Overriding a method that reads replies turns the block paths off: the override is
+    called as often as when a readline override forces the line-by-line path (the stdlib's
+    way), and the results do not change."""
+
+    def run(cls: Any) -> tuple[list[Any], int]:
+        calls: list[int] = []
+        if where == "class":
+
+            def counting(self: Any, *args: Any) -> Any:
+                calls.append(1)
+                return getattr(cls, hook)(self, *args)
+
+            counting_cls = type("Counting", (cls,), {hook: counting})
+            client = connect(counting_cls, imap_server(scenario_handlers()))
+        else:
+            client = connect(cls, imap_server(scenario_handlers()))
+            original = getattr(client, hook)
+
+            def counting_bound(*args: Any) -> Any:
+                calls.append(1)
+                return original(*args)
+
+            setattr(client, hook, counting_bound)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            seen = run_scenario(client)
+        return seen, len(calls)
+
+    seen, calls = run(mw.IMAP4)
+    expected_seen, expected_calls = run(ReadlineOverride)
+    assert seen == expected_seen == EXPECTED_SCENARIO
+    assert calls == expected_calls > 0
+
+
 @pytest.mark.parametrize("mod", [std_imaplib, mw], ids=["stdlib", "mailwire"])
 def test_one_byte_trailers_are_shared_objects(
     mod: ModuleType, imap_server: StartServer, connect: Connect

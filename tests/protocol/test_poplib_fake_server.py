@@ -868,7 +868,7 @@ def rich_expected() -> list[Any]:
         assert not server.errors, server.errors
 
 
-@pytest.mark.parametrize("path", ["fast", "subclass", "instance"])
+@pytest.mark.parametrize("path", ["fast", "subclass", "instance", "instance-getresp"])
 def test_slow_path_equals_fast_path(
     mod: ModuleType, fake_pop3: StartServer, connect: Connect, path: str,
     rich_expected: list[Any],
@@ -885,6 +885,14 @@ def test_slow_path_equals_fast_path(
             return original()
 
         pop._getline = counting
+    if path == "instance-getresp":
+        original_resp = pop._getresp
+
+        def counting_resp() -> Any:
+            calls.append(1)
+            return original_resp()
+
+        pop._getresp = counting_resp
     if mod is mw_poplib:
         assert pop._bulk_reads() is (path == "fast")
     results = run_rich(pop)
@@ -893,6 +901,8 @@ def test_slow_path_equals_fast_path(
                                  b"stray \r inside", b"double cr\r", b"\r.", b".."]  # fmt: skip
     if path == "instance":
         assert len(calls) > 3000
+    if path == "instance-getresp":
+        assert len(calls) > 10  # every reply's status line, multi-line ones included
     server.join()
     assert server.complete
 
