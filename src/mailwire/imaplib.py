@@ -1105,43 +1105,50 @@ class IMAP4:
                 raise
 
     def _take_buffered(self, reader: transport.Reader, tag: bytes) -> bool:
-        """Store what the block paths can take from the front of the buffer: a run of FETCH
-        responses that need no line-by-line care, then the plain ``OK`` completing ``tag``.
-        False leaves the next response to the line-by-line path."""
+        """Store what the block paths can take from the front of the buffer: runs of FETCH
+        responses that need no line-by-line care (receiving the rest of one cut short), then
+        the plain ``OK`` completing ``tag``. False when nothing was taken: the next response
+        is for the line-by-line path."""
         if self._idle_capture:
             return False
-        # When nothing is buffered the reply has to be received anyway: receive it here, so
-        # that a reply arriving whole (the usual case) is taken in one go, not line by line.
-        try:
-            buf, view, start, end = reader.pending()
-        except transport.Timeout:
-            if not self._waiting:
-                self._broken = "connection out of sync: a response timed out"
-            raise
-        if start == end:
-            return False  # EOF: the line path reports it
-        values, stop, line = _resp.reply_run(
-            buf, view, start, end, tag + b" OK ", _MAXLINE, _MAXLITERAL
-        )
-        if stop == start:
-            if buf.startswith(b"* ", start):
-                return self._receive_rest(reader, _resp.fetch_wanted(buf, start, end))
-            return False
-        reader.consume(stop - start)
-        log = self._cmd_log
-        if values:
-            stored = self.untagged_responses.get("FETCH")
-            if stored is None:
-                self.untagged_responses["FETCH"] = values
-            else:
-                stored.extend(values)
-            last = values[-1]
-            log.append(("< ", last if type(last) is bytes else b"...", _time()))
-        if line is not None:
-            # Exactly what the line path stores for "<tag> OK <text>".
-            log.append(("< ", line, _time()))
-            self.tagged_commands[tag] = ("OK", [line[len(tag) + 4 :]])
-        return True
+        done = tag + b" OK "
+        took = False
+        while True:
+            # When nothing is buffered the reply has to be received anyway: receive it here,
+            # so that a reply arriving whole (the usual case) is taken in one go.
+            try:
+                buf, view, start, end = reader.pending()
+            except transport.Timeout:
+                if not self._waiting:
+                    self._broken = "connection out of sync: a response timed out"
+                raise
+            if start == end:
+                return took  # EOF: the line path reports it
+            values, stop, line = _resp.reply_run(
+                buf, view, start, end, done, _MAXLINE, _MAXLITERAL
+            )
+            if stop == start:
+                if buf.startswith(b"* ", start) and self._receive_rest(
+                    reader, _resp.fetch_wanted(buf, start, end)
+                ):
+                    continue
+                return took
+            reader.consume(stop - start)
+            took = True
+            log = self._cmd_log
+            if values:
+                stored = self.untagged_responses.get("FETCH")
+                if stored is None:
+                    self.untagged_responses["FETCH"] = values
+                else:
+                    stored.extend(values)
+                last = values[-1]
+                log.append(("< ", last if type(last) is bytes else b"...", _time()))
+            if line is not None:
+                # Exactly what the line path stores for "<tag> OK <text>".
+                log.append(("< ", line, _time()))
+                self.tagged_commands[tag] = ("OK", [line[len(tag) + 4 :]])
+                return True
 
     def _receive_rest(self, reader: transport.Reader, wanted: int) -> bool:
         """Receive more when a FETCH response at the front is cut short but would fit in the
