@@ -1546,7 +1546,11 @@ _READING_HOOKS = frozenset(
 
 
 def _has_native_io(cls: type) -> bool:
-    return getattr(cls, "readline", None) in _NATIVE_READLINES and all(
-        getattr(cls, name, None) is getattr(IMAP4, name)
-        for name in _READING_HOOKS - {"readline", "read"}
-    ) and getattr(cls, "read", None) in _NATIVE_READS
+    return (
+        getattr(cls, "readline", None) in _NATIVE_READLINES
+        and getattr(cls, "read", None) in _NATIVE_READS
+        and all(
+            getattr(cls, name, None) is getattr(IMAP4, name)
+            for name in _READING_HOOKS - {"readline", "read"}
+        )
+    )
