@@ -426,22 +426,13 @@ class Reader:
             self._compact()
         return self._fill(self._front_deadline())
 
-    def fill(self) -> int:
-        """Receive once into the free space, growing the buffer only while receives fill it;
-        return how many bytes arrived (0 at EOF). The source's timeout bounds the wait."""
-        return self._fill(self._front_deadline())
-
     def pending(self) -> tuple[bytearray, memoryview, int, int]:
-        """:meth:`window`, after receiving once if nothing is buffered (it stays empty at
-        EOF). For block parsers that start on a new reply."""
+        """The buffer, a memoryview of it and the bounds of the bytes received but not handed
+        out, after receiving once if there were none (the buffer grows only while receives
+        fill it; at EOF the bounds stay empty). For block parsers that scan in place and
+        follow with :meth:`consume`; neither stays valid after the next receive."""
         if self._start == self._end and not self._eof:
             self._fill(self._front_deadline() if self._source.timeout() else None)
-        return self._buf, self._view, self._start, self._end
-
-    def window(self) -> tuple[bytearray, memoryview, int, int]:
-        """The buffer, a memoryview of it and the bounds of the bytes received but not handed
-        out, for parsers that scan them in place; follow with :meth:`consume`. Nothing is
-        received, and neither stays valid after the next receive."""
         return self._buf, self._view, self._start, self._end
 
     # -- internals --------------------------------------------------------------------------

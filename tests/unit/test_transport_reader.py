@@ -408,13 +408,20 @@ def test_readline_fresh_deadline_per_line(clock: FakeClock) -> None:
     assert list(reader) == [b"ab\n", b"cd\n", b"ef\n", b"gh\n"]
 
 
-def test_one_deadline_spans_fill_receive_and_readline(clock: FakeClock) -> None:
-    """Block parsers receive with fill()/receive() and may then leave the line to readline():
-    the bytes at the front are waited for under one deadline, whoever receives them."""
+def pending_count(reader: Reader) -> int:
+    """How many bytes ``pending()`` leaves buffered (receiving once if there were none)."""
+    _, _, start, end = reader.pending()
+    return end - start
+
+
+def test_one_deadline_spans_pending_receive_and_readline(clock: FakeClock) -> None:
+    """Block parsers receive with pending()/receive() and may then leave the line to
+    readline(): the bytes at the front are waited for under one deadline, whoever receives
+    them."""
     clock.step = 0.1
     source = FakeSource([b"x"] * 100 + [b"\n"], timeout=0.35, clock=clock)
     reader = Reader(source, bufsize=64)
-    assert reader.fill() == 1
+    assert pending_count(reader) == 1
     assert reader.receive(10) == 1
     with pytest.raises(socket.timeout):
         reader.readline()
@@ -428,12 +435,12 @@ def test_handing_out_bytes_starts_a_fresh_deadline(clock: FakeClock) -> None:
     clock.step = 0.1
     source = FakeSource([b"ab\ncd", b"\n", b"ef", b"\n"], timeout=0.15, clock=clock)
     reader = Reader(source)
-    assert reader.fill() == 5
+    assert pending_count(reader) == 5
     assert reader.readline() == b"ab\n"
     assert reader.readline() == b"cd\n"  # one receive after "ab" was handed out
-    assert reader.fill() == 2
+    assert pending_count(reader) == 2
     reader.consume(2)
-    assert reader.fill() == 1
+    assert pending_count(reader) == 1
     assert source.budgets == [pytest.approx(0.15)] * 4
 
 
@@ -451,12 +458,14 @@ def test_a_timeout_does_not_shorten_the_next_wait(clock: FakeClock) -> None:
     assert source.budgets[-1] == pytest.approx(0.5)
 
 
-def test_fill_without_timeout_has_no_budget() -> None:
+def test_pending_without_timeout_has_no_budget() -> None:
     source = FakeSource([b"abc", b""])
     reader = Reader(source)
-    assert reader.fill() == 3
-    assert reader.fill() == 0
-    assert reader.fill() == 0  # EOF is remembered
+    assert pending_count(reader) == 3
+    assert pending_count(reader) == 3  # bytes are buffered: nothing is received
+    reader.consume(3)
+    assert pending_count(reader) == 0
+    assert pending_count(reader) == 0  # EOF is remembered
     assert source.budgets == [None, None]
 
 
