@@ -42,6 +42,9 @@ REPO = BENCH.parent
 SRC = REPO / "src"
 
 IMPLS = ("stdlib", "mailwire", "raw")
+#: With ``--base-src``: mailwire from another source tree (say, a worktree of an older commit),
+#: run interleaved with the others, so two versions are compared under the same load.
+BASE = "base"
 #: CPU speed-up over the stdlib that mailwire aims for, unless a workload sets its own.
 TARGET_SPEEDUP = 2.0
 SEED = 20240601  # corpus.DEFAULT_SEED; repeated so the runner never builds a corpus itself
@@ -174,9 +177,9 @@ def _say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def client_env() -> dict[str, str]:
+def client_env(src: Path = SRC) -> dict[str, str]:
     env = dict(os.environ)
-    path = [str(SRC), env["PYTHONPATH"]] if env.get("PYTHONPATH") else [str(SRC)]
+    path = [str(src), env["PYTHONPATH"]] if env.get("PYTHONPATH") else [str(src)]
     env["PYTHONPATH"] = os.pathsep.join(path)
     return env
 
@@ -295,6 +298,11 @@ def run_client(
     return result
 
 
+def _client(impl: str) -> str:
+    """The client a name runs: ``base`` is mailwire's, from another source tree."""
+    return "mailwire" if impl == BASE else impl
+
+
 def _crc(digest: str | None) -> str:
     return digest.rsplit(" ", 1)[-1] if digest else "-"
 
@@ -341,6 +349,8 @@ def ratios(results: Mapping[str, Mapping[str, Any]], target: float) -> dict[str,
         "stdlib_over_raw_cpu": _ratio(cpu.get("stdlib"), cpu.get("raw")),
         "target_stdlib_over_mailwire_cpu": target,
     }
+    if BASE in results:
+        out["base_over_mailwire_cpu"] = _ratio(cpu.get(BASE), cpu.get("mailwire"))
     std, mw = results.get("stdlib", {}), results.get("mailwire", {})
     if "peak_rss_mib" in std and "peak_rss_mib" in mw:
         out["mailwire_peak_rss_le_stdlib"] = mw["peak_rss_mib"] <= std["peak_rss_mib"]
@@ -422,6 +432,8 @@ def print_report(report: Mapping[str, Any]) -> None:
             )
         else:
             parts.append("RSS mailwire <= stdlib: n/a")
+        if "base_over_mailwire_cpu" in q:
+            parts.append(f"base/mailwire CPU = {_fmt(q['base_over_mailwire_cpu'], '.2f')}")
         if q.get("stdlib_mailwire_digests_equal") is False:
             parts.append("stdlib/mailwire digests: MISMATCH")
         print(f"  {name}: " + "; ".join(parts))
@@ -482,6 +494,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=900.0,
         help="seconds before a client run (or server start) is given up",
     )
+    parser.add_argument(
+        "--base-src",
+        metavar="PATH",
+        help="also run mailwire from this src/ directory (e.g. of a git worktree of another "
+        "commit) as client 'base', interleaved with the others",
+    )
     args = parser.parse_args(argv)
     if args.suite in PLANNED_SUITES:
         raise SystemExit(f"--suite {args.suite}: {PLANNED_SUITES[args.suite]}")
@@ -490,19 +508,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     suite = SUITES[args.suite]
     workloads = _names(args.only or ",".join(suite.workloads), list(suite.workloads), "workload")
     impls = _names(args.impl, IMPLS, "client")
+    sources = {impl: SRC for impl in impls}
+    if args.base_src:
+        base_src = Path(args.base_src).resolve()
+        if not (base_src / "mailwire").is_dir():
+            raise SystemExit(f"--base-src {args.base_src}: no mailwire package there")
+        impls.append(BASE)
+        sources[BASE] = base_src
 
     # The stdlib's modules are byte-compiled when Python is installed, and so is mailwire when
     # pip installs it; compile src/ too, or mailwire's clients would pay for compiling their
     # modules (time and peak memory) while the stdlib's do not.
     import compileall
 
-    compileall.compile_dir(str(SRC), quiet=2)
-    env = client_env()
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    envs: dict[str, dict[str, str]] = {}
+    for impl in impls:
+        compileall.compile_dir(str(sources[impl]), quiet=2)
+        envs[impl] = client_env(sources[impl])
+        envs[impl].pop("PYTHONDONTWRITEBYTECODE", None)
+    env = envs[impls[0]]
     impl_info: dict[str, dict[str, Any]] = {}
     for impl in impls:
-        module = suite.modules[impl]
-        reason = check_module(module, env) if module else None
+        module = suite.modules[_client(impl)]
+        reason = check_module(module, envs[impl]) if module else None
         impl_info[impl] = {"available": reason is None, "module": module}
         if reason is not None:
             impl_info[impl]["reason"] = reason
@@ -544,7 +572,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             }
             for rep in range(1, args.repeat + 1):
                 for impl in runnable:
-                    result = run_client(suite.name, name, impl, client_params, env, args.timeout)
+                    result = run_client(
+                        suite.name, name, _client(impl), client_params, envs[impl], args.timeout
+                    )
                     runs[impl].append(result)
                     _say(
                         f"[{name}] {impl:<8} run {rep}/{args.repeat}: "
@@ -561,7 +591,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         results: dict[str, Any] = {}
         for impl in impls:
             if impl in runs:
-                results[impl] = summarise(runs[impl], expected[suite.expected_key[impl]])
+                results[impl] = summarise(
+                    runs[impl], expected[suite.expected_key[_client(impl)]]
+                )
             else:
                 results[impl] = {"status": "unavailable", "reason": impl_info[impl]["reason"]}
         report["workloads"][name] = {
