@@ -208,13 +208,10 @@ class POP3:
             if status > maxline:
                 self._desync = True
                 raise error_proto("line too long")
-            if block.startswith(b"+OK ", 0, status) and block[status - 2] == 13:
-                resp = block[: status - 2]  # what strip_line gives for the usual status line
-            else:
-                resp = strip_line(block[:status])
-                if not resp.startswith(b"+"):
-                    reader.consume(status)
-                    raise error_proto(resp)
+            resp = strip_line(block[:status])
+            if not resp.startswith(b"+"):
+                reader.consume(status)
+                raise error_proto(resp)
             reader.consume(status + (body.feed(block[status:]) if status < len(block) else 0))
             while not body.done:
                 reader.consume(body.feed(reader.peek_lines(maxline, deadline)))

@@ -101,10 +101,10 @@ def open_parens(segments: list[bytes]) -> int:
 
 
 def fetch_run(
-    buf: bytes | bytearray, start: int, end: int, view: Optional[memoryview] = None
+    buf: bytes | bytearray, view: memoryview, start: int, end: int
 ) -> tuple[list[bytes], int]:
-    """Stored values of the plain FETCH lines at ``buf[start:end]``, and where they end
-    (``view``, a memoryview of ``buf``, saves a copy).
+    """Stored values of the plain FETCH lines at ``buf[start:end]`` (``view`` is a memoryview
+    of ``buf``), and where they end.
 
     A plain FETCH line ``* n FETCH data`` is stored as ``n + b" " + data``. Only lines the
     stdlib would store exactly so are taken: complete (CRLF), no other CR or LF, data not
@@ -128,7 +128,7 @@ def fetch_run(
         if stop < start + 2:
             return [], start
     # Without the first "* ": every other one goes with its CRLF below.
-    block = view[start + 2 : stop].tobytes() if view is not None else bytes(buf[start + 2 : stop])
+    block = view[start + 2 : stop].tobytes()
     lines = block.count(b"\r\n")
     if (
         block.count(b"\n") != lines
@@ -222,7 +222,7 @@ def reply_run(
                 append(trailer)
                 stop = crlf + 2
         else:
-            values, stop = fetch_run(buf, start, end, view)
+            values, stop = fetch_run(buf, view, start, end)
             if values and stop - start > maxline and max(map(len, values)) + 10 > maxline:
                 values = []  # a line may be over the limit: the line-by-line path decides
         if not values:
