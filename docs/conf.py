@@ -34,8 +34,9 @@ extensions = [
 
 root_doc = "index"
 source_suffix = {".rst": "restructuredtext"}
-# docs/notes/ holds working notes for developers, not pages of the manual.
-exclude_patterns = ["_build", "notes", "Thumbs.db", ".DS_Store"]
+# docs/notes/ and docs/decisions/ hold working notes and design records for developers, not
+# pages of the manual.
+exclude_patterns = ["_build", "notes", "decisions", "Thumbs.db", ".DS_Store"]
 templates_path: list[str] = []
 
 # Every ``py:`` object written in the reference pages is in a module; the default role makes

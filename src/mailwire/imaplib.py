@@ -22,7 +22,7 @@ import warnings
 from collections import deque
 
 from . import transport
-from ._compat import MARKER, stdlib_module
+from ._compat import MARKER, StdlibBase, inherit_from_stdlib
 from ._errors import PlaintextInjection
 from ._imap import args as _args
 from ._imap import response as _resp
@@ -57,7 +57,6 @@ __all__ = [
 
 globals()[MARKER] = True
 
-_std = stdlib_module("imaplib")
 
 HAVE_SSL = transport.HAVE_SSL
 
@@ -139,11 +138,6 @@ _Untagged_status = _resp.UNTAGGED_STATUS_SOURCE
 # Re-exported for callers that reach them through this module.
 _UTILITIES = (Flags, InternalDate, MapCRLF, Mon2num, Months)
 
-_StdIMAP4: Any = getattr(_std, "IMAP4", None)
-_StdError: type[Exception] = getattr(_StdIMAP4, "error", Exception)
-_StdAbort: type[Exception] = getattr(_StdIMAP4, "abort", _StdError)
-_StdReadonly: type[Exception] = getattr(_StdIMAP4, "readonly", _StdAbort)
-
 _CMD_LOG_LEN = 10
 _UNKNOWN = object()
 _time = time.time
@@ -178,13 +172,14 @@ class IMAP4:
     a mailbox turning read-only ``IMAP4.readonly``.
     """
 
-    class error(_StdError):  # type: ignore[valid-type, misc]
-        """A protocol or usage error; when the stdlib imports, also its ``IMAP4.error``."""
+    # Once the stdlib's imaplib is imported, each is also a subclass of its counterpart there.
+    class error(StdlibBase):
+        """A protocol or usage error."""
 
-    class abort(error, _StdAbort):  # type: ignore[valid-type, misc]
+    class abort(error):
         """The connection is unusable: close it, reconnect and retry."""
 
-    class readonly(abort, _StdReadonly):  # type: ignore[valid-type, misc]
+    class readonly(abort):
         """The selected mailbox became read-only."""
 
     _broken: Optional[str] = None
@@ -1288,6 +1283,16 @@ class IMAP4:
                 self._mesg("%s%r" % (entry[0], entry[1]), entry[2])
             else:
                 self._mesg(str(entry[0]), entry[1])
+
+
+inherit_from_stdlib(
+    "imaplib",
+    [
+        (IMAP4.error, "IMAP4.error"),
+        (IMAP4.abort, "IMAP4.abort"),
+        (IMAP4.readonly, "IMAP4.readonly"),
+    ],
+)
 
 
 if HAVE_SSL:

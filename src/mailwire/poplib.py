@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 
 from . import transport
-from ._compat import MARKER, stdlib_module
+from ._compat import MARKER, StdlibBase, inherit_from_stdlib
 from ._errors import ConnectionClosed, LimitExceeded, LineTooLong, PlaintextInjection
 from ._pop import commands as _commands
 from ._pop.body import DotBody, strip_line
@@ -28,15 +28,16 @@ __all__ = ["POP3", "error_proto"]
 
 globals()[MARKER] = True
 
-_std = stdlib_module("poplib")
-_StdErrorProto = getattr(_std, "error_proto", Exception)
 
-
-class error_proto(_StdErrorProto):  # type: ignore[valid-type, misc]
+class error_proto(StdlibBase):
     """Raised on any POP3 error reply or protocol violation (socket errors pass through).
 
-    When the stdlib's ``poplib`` imports, this is also a subclass of its ``error_proto``.
+    Once the stdlib's ``poplib`` is imported (before or after this module), this is also a
+    subclass of its ``error_proto``.
     """
+
+
+inherit_from_stdlib("poplib", [(error_proto, "error_proto")])
 
 
 HAVE_SSL = transport.HAVE_SSL

@@ -19,6 +19,7 @@ import socket
 import sys
 import time
 
+from ._compat import find_spec
 from ._errors import ConnectionClosed, LimitExceeded, LineTooLong, PlaintextInjection
 
 # typing, subprocess and selectors are imported only where needed: a mail script that only
@@ -28,13 +29,18 @@ if TYPE_CHECKING:
     import ssl as _ssl_mod
     from typing import IO, Any, Callable, Optional, Protocol, Union
 
-try:
-    import ssl
 
-    HAVE_SSL = True
-except ImportError:  # pragma: no cover - Python built without OpenSSL
-    ssl = None  # type: ignore[assignment]
-    HAVE_SSL = False
+def _ssl_present() -> bool:
+    # ssl is loaded on first use: importing it maps OpenSSL and costs about 6 MiB, more than
+    # all of mailwire, which a plaintext or subprocess connection never needs.
+    if sys.modules.get("ssl") is not None:
+        return True
+    present = "_ssl" in sys.builtin_module_names or find_spec("_ssl") is not None
+    return present and find_spec("ssl") is not None
+
+
+#: Whether this Python can speak TLS (without loading ``ssl`` to find out).
+HAVE_SSL = _ssl_present()
 
 __all__ = [
     "BLOCK_SIZE",
@@ -544,8 +550,8 @@ def default_context(
     Like the stdlib it does not verify certificates, unless verification was switched on with
     :data:`VERIFY_BY_DEFAULT` or ``MAILWIRE_VERIFY_TLS=1``.
     """
-    if ssl is None:  # pragma: no cover
-        raise RuntimeError("TLS support missing")
+    import ssl
+
     if _env_verifies():
         context = ssl.create_default_context()
         if certfile or keyfile:

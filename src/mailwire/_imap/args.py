@@ -19,7 +19,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Optional, Tuple, Union, overload
+
+# typing costs about 1 MiB at start-up; annotations only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Optional, Tuple, Union, overload
+
+    # One element of a structured sequence set: a message number, an inclusive (start, stop)
+    # pair whose stop may be None or "*" (the largest number in use), or a range.
+    SequenceSetItem = Union[int, Tuple[int, Union[int, str, None]], range]
+    SequenceSetArg = Union[int, str, bytes, range, Iterable[SequenceSetItem]]
 
 __all__ = [
     "CRLF_NUL_MESSAGE",
@@ -38,11 +47,6 @@ __all__ = [
 ]
 
 CRLF_NUL_MESSAGE = "NUL, CR and LF not allowed in commands"
-
-# One element of a structured sequence set: a message number, an inclusive (start, stop) pair
-# whose stop may be None or "*" (the largest number in use), or a range.
-SequenceSetItem = Union[int, Tuple[int, Union[int, str, None]], range]
-SequenceSetArg = Union[int, str, bytes, range, Iterable[SequenceSetItem]]
 
 # --- Character classes -------------------------------------------------------------------------
 # ASTRING-CHAR (RFC 3501): printable US-ASCII except the atom-specials "(" ")" "{" SP, the
@@ -248,10 +252,12 @@ def _sequence_item(item: object) -> str:
     return _message_number(item, "a sequence set item")
 
 
-@overload
-def sequence_set(x: bytes) -> bytes: ...  # type: ignore[overload-overlap]
-@overload
-def sequence_set(x: Union[int, str, range, Iterable[SequenceSetItem]]) -> str: ...
+if TYPE_CHECKING:
+
+    @overload
+    def sequence_set(x: bytes) -> bytes: ...  # type: ignore[overload-overlap]
+    @overload
+    def sequence_set(x: Union[int, str, range, Iterable[SequenceSetItem]]) -> str: ...
 
 
 def sequence_set(x: SequenceSetArg) -> Union[str, bytes]:
@@ -282,10 +288,12 @@ def sequence_set(x: SequenceSetArg) -> Union[str, bytes]:
     return ",".join(parts)
 
 
-@overload
-def set_quote(x: bytes) -> bytes: ...  # type: ignore[overload-overlap]
-@overload
-def set_quote(x: Union[str, Iterable[Union[str, int]]]) -> str: ...
+if TYPE_CHECKING:
+
+    @overload
+    def set_quote(x: bytes) -> bytes: ...  # type: ignore[overload-overlap]
+    @overload
+    def set_quote(x: Union[str, Iterable[Union[str, int]]]) -> str: ...
 
 
 def set_quote(x: Union[str, bytes, Iterable[Union[str, bytes, int]]]) -> Union[str, bytes]:
@@ -301,10 +309,12 @@ def set_quote(x: Union[str, bytes, Iterable[Union[str, bytes, int]]]) -> Union[s
     return _join_atoms(x, "list")
 
 
-@overload
-def fetch_parts(x: bytes) -> bytes: ...
-@overload
-def fetch_parts(x: Union[str, Iterable[str]]) -> str: ...
+if TYPE_CHECKING:
+
+    @overload
+    def fetch_parts(x: bytes) -> bytes: ...
+    @overload
+    def fetch_parts(x: Union[str, Iterable[str]]) -> str: ...
 
 
 def fetch_parts(x: Union[str, bytes, Iterable[Union[str, bytes]]]) -> Union[str, bytes]:

@@ -24,12 +24,15 @@ from __future__ import annotations
 import re
 import time
 from datetime import date, datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
+# typing costs about 1 MiB at start-up; annotations only.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import SupportsAbs, SupportsInt
+    from typing import Any, Dict, List, Optional, SupportsAbs, SupportsInt, Tuple, Union
 
     from _typeshed import ReadableBuffer
+
+    _TimeTuple = Tuple[int, int, int, int, int, int, int, int, int]
 
 __all__ = [
     "Flags",
@@ -76,8 +79,6 @@ _FLAGS_KEY = b"FLAGS ("
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 _INTERNALDATE_FORMAT = '"%02d-%s-%04d %02d:%02d:%02d %s%02d%02d"'
 _TO_AP = bytes.maketrans(b"0123456789abcdef", b"ABCDEFGHIJKLMNOP")
-
-_TimeTuple = Tuple[int, int, int, int, int, int, int, int, int]
 
 
 def Internaldate2tuple(resp: ReadableBuffer) -> Optional[time.struct_time]:

@@ -12,9 +12,13 @@ stdlib's stored values a whole block at a time.
 from __future__ import annotations
 
 import re
-from typing import Any, Optional
 
 from .args import QUOTED
+
+# typing costs about 1 MiB at start-up; annotations only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Optional
 
 __all__ = [
     "Continuation",
@@ -60,6 +64,7 @@ _RUN_START = re.compile(rb"\* [0-9]+ FETCH [^\r\n]")
 _ALL_BYTES = bytes(range(256))
 _BYTES = [_ALL_BYTES[i : i + 1] for i in range(256)]
 _LITERAL_HEAD = re.compile(rb"\* ([0-9]+) FETCH ([^\r\n]*\{([0-9]+)\})\r\n")
+
 
 def tagged_pattern(tagpre: bytes) -> re.Pattern[bytes]:
     """The stdlib's ``tagre`` for a session's tag prefix."""

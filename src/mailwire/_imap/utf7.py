@@ -26,7 +26,11 @@ from __future__ import annotations
 import binascii
 import re
 from codecs import utf_16_be_decode, utf_16_be_encode
-from typing import List, Union
+
+# typing costs about 1 MiB at start-up; annotations only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Union
 
 __all__ = ["decode", "encode"]
 

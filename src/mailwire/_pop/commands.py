@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 import re
 
@@ -77,6 +76,8 @@ def parse_capa(lines: list[bytes]) -> dict[str, list[str]]:
 
 def decode_challenge(reply: bytes) -> bytes:
     """The SASL challenge carried by a ``+ base64`` continuation (RFC 5034)."""
+    import base64  # SASL is rare: do not load it with the module
+
     data = reply[1:].lstrip(b" ")
     if not data:
         return b""
@@ -93,5 +94,5 @@ def decode_challenge(reply: bytes) -> bytes:
 def encode_response(response: bytes, initial: bool = False) -> str:
     """A SASL response in base64; an empty *initial* response is ``=`` (RFC 5034 section 4),
     an empty response to a challenge is an empty line."""
-    encoded = base64.b64encode(response).decode("ascii")
+    encoded = binascii.b2a_base64(response, newline=False).decode("ascii")
     return encoded or ("=" if initial else "")
