@@ -28,8 +28,10 @@ def run_fresh(*parts: str) -> dict[str, object]:
 def test_importing_mailwire_loads_no_stdlib_mail_module_and_no_ssl() -> None:
     out = run_fresh(
         """
+        before = set(sys.modules)  # a virtualenv's start-up may have loaded typing already
         from mailwire import imaplib, poplib
-        out["loaded"] = sorted(m for m in ("imaplib", "poplib", "ssl", "typing") if m in sys.modules)
+        watched = {"imaplib", "poplib", "ssl", "typing"}
+        out["loaded"] = sorted(watched & (set(sys.modules) - before))
         out["have_ssl"] = [imaplib.HAVE_SSL, poplib.HAVE_SSL]
         out["ssl_classes"] = [hasattr(imaplib, "IMAP4_SSL"), hasattr(poplib, "POP3_SSL")]
         """
