@@ -213,7 +213,7 @@ class POP3:
             if not resp.startswith(b"+"):
                 reader.consume(status)
                 raise error_proto(resp)
-            reader.consume(status + (body.feed(block[status:]) if status < len(block) else 0))
+            reader.consume(status + (body.feed(block, status) if status < len(block) else 0))
             while not body.done:
                 reader.consume(body.feed(reader.peek_lines(maxline, deadline)))
         except ConnectionClosed:

@@ -101,6 +101,8 @@ class ScriptedPOP3Server:
         self._stop = threading.Event()
         self._buffer = b""
         self._tls = False
+        #: The connection in use: the accepted socket, then the TLS one after a handshake.
+        self._conn: Any = None
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(POLL)
         self.address: tuple[str, int] = self._listener.getsockname()[:2]
@@ -138,6 +140,7 @@ class ScriptedPOP3Server:
         conn = self._accept()
         if conn is None:
             return
+        self._conn = conn
         try:
             if self.tls_context is not None:
                 conn = self._handshake(conn, StartTLS(self.tls_context))
@@ -150,8 +153,9 @@ class ScriptedPOP3Server:
         except Exception as exc:  # recorded, so that the test sees it
             self.errors.append(f"server error: {exc!r}")
         finally:
-            if conn is not None:
-                conn.close()
+            # Not the local ``conn``: a StartTLS step in the script replaces the connection
+            # inside _play, and an exception (the client left) skips handing the TLS socket back.
+            self._conn.close()
 
     def _accept(self) -> Optional[socket.socket]:
         deadline = time.monotonic() + self.timeout
@@ -224,6 +228,7 @@ class ScriptedPOP3Server:
             if not action.may_fail:
                 self.errors.append(f"TLS handshake failed: {exc!r}")
             raise _ClientGone from exc
+        self._conn = tls
         tls.settimeout(POLL)
         self._tls = True
         return tls

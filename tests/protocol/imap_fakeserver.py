@@ -289,7 +289,10 @@ class Session:
         try:
             self.conn.sendall(data)
         except (OSError, ValueError) as exc:  # the client left (reset, broken pipe, TLS EOF)
-            self.closed = True
+            # _close(), not just the flag: the flag makes every later _close() a no-op, and the
+            # socket would be left to the garbage collector (the server and its session refer
+            # to each other), which then warns about it in whichever test happens to be running.
+            self._close()
             raise _Closed from exc
         finally:
             if not self.closed:

@@ -201,6 +201,32 @@ def test_fake_server_literal_plus() -> None:
     assert server.commands[0].raw == b"APPEND INBOX {4+}\r\ndata"
 
 
+def test_fake_server_closes_when_a_send_finds_the_client_gone() -> None:
+    """A send that fails (the client closed, its kernel answered with a reset) closes the socket.
+
+    It used to only mark the session closed: the socket was left to the garbage collector (the
+    server and its session refer to each other), whose ResourceWarning then failed a later test.
+    """
+    gone = threading.Event()
+
+    def noop(session: Session, command: Command) -> None:
+        gone.wait(TIMEOUT)
+        for _ in range(200):  # the first send after the close draws the reset, a later one fails
+            session.send(b"* OK still here\r\n")
+            session.pause(0.005)
+
+    with FakeIMAPServer({"NOOP": noop}, greeting=PREAUTH) as server:
+        with socket.create_connection(server.address, timeout=TIMEOUT) as sock:
+            sock.recv(4096)
+            sock.sendall(b"A1 NOOP\r\n")
+        gone.set()
+        server.join()
+        assert server.session is not None
+        assert server.session.closed
+        assert server.session.conn.fileno() == -1
+    assert not server.errors
+
+
 # == module surface ============================================================================
 
 

@@ -438,4 +438,5 @@ def test_line_length_checked_at_every_offset(maxline: int, after: bytes, over: i
 def test_lines_fit_equals_measuring_every_line(lines: list[int], maxline: int) -> None:
     block = b"".join(b"x" * n + b"\n" for n in lines)
     expected = all(n + 1 <= maxline for n in lines)
-    assert lines_fit(block + b"tail without LF", len(block), maxline) is expected
+    assert lines_fit(block + b"tail without LF", 0, len(block), maxline) is expected
+    assert lines_fit(b"x\n" + block, 2, len(block) + 2, maxline) is expected

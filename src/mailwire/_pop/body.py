@@ -33,18 +33,18 @@ def strip_line(raw: bytes) -> bytes:
     return raw[:-1]
 
 
-def lines_fit(block: bytes, end: int, maxline: int) -> bool:
-    """Whether every line in ``block[:end]`` (which starts and ends at line boundaries) is at
-    most ``maxline`` bytes long, terminator included.
+def lines_fit(block: bytes, start: int, end: int, maxline: int) -> bool:
+    """Whether every line in ``block[start:end]`` (which starts and ends at line boundaries)
+    is at most ``maxline`` bytes long, terminator included.
 
     From the start of a line, the next ``maxline`` bytes hold an LF unless that line is too
     long; the last LF among them starts the next check. Each ``rfind`` steps nearly
     ``maxline`` bytes ahead, so a block costs a few calls rather than one ``len`` per line.
     """
     if maxline < 1:
-        return end <= 0
+        return end <= start
     rfind = block.rfind
-    pos = 0
+    pos = start
     while end - pos > maxline:
         newline = rfind(b"\n", pos, pos + maxline)
         if newline < 0:
@@ -68,29 +68,40 @@ class DotBody:
         self.received = 0
         self.done = False
 
-    def feed(self, block: bytes) -> int:
-        """Take ``block`` (whole lines, each ending in LF); return how many bytes were used.
+    def feed(self, block: bytes, start: int = 0) -> int:
+        """Take ``block[start:]`` (whole lines, each ending in LF); return how many bytes were
+        used.
 
         Bytes after the terminating ``.`` line are not used: they belong to the next response.
+        ``start`` spares the caller a copy when the block begins with a status line: it is 0
+        or just after an LF.
         """
-        used = self._feed_blockwise(block)
+        used = self._feed_blockwise(block, start)
         if used < 0:
-            used = self._feed_lines(block)
+            used = self._feed_lines(block[start:] if start else block)
         self.received += used
         if self.received > self.maxtotal:
             raise LimitExceeded("response", self.maxtotal)
         return used
 
-    def _feed_blockwise(self, block: bytes) -> int:
+    def _feed_blockwise(self, block: bytes, start: int) -> int:
         """The common shapes a block at a time; -1 when the line-by-line rules must decide."""
-        lead = block[:1] == b"."
-        data = b"\n" + block if lead else block
+        data = block
+        if start:
+            scan = start - 1  # the LF that ends the status line
+        elif block[:1] != b".":
+            scan = 0
+        else:
+            # Give the first line an LF before it, as every other line has (a rare copy: the
+            # block starts a body's continuation, with a dotted line).
+            data = b"\n" + block
+            scan, start = 0, 1
         # Every line that starts with a dot, in one regex pass (faster here than split() or
         # find() with a two-byte needle): a stuffed line loses its first dot, the first "."
         # line ends the body, any other dotted line goes to the line rules.
         cuts: list[int] = []
         term = -1
-        for mark in _DOT_LINE.finditer(data):
+        for mark in _DOT_LINE.finditer(data, scan):
             at = mark.start()
             after = data[at + 2 : at + 3]
             if after == b".":
@@ -102,24 +113,23 @@ class DotBody:
                 return -1  # a line with a single leading dot that is not the terminator
         if term >= 0:
             body_end = term + 1  # the body's last LF included
-            used = term + (4 if data[term + 2] == 13 else 3)  # and the "." line
+            end = term + (4 if data[term + 2] == 13 else 3)  # and the "." line
         else:
-            body_end = used = len(data)
+            body_end = end = len(data)
+        # The limit applies to the lines as received, dots and all (as readline's does).
+        if not lines_fit(data, start, body_end, self.maxline):
+            return -1
         if cuts:
             pieces = []
-            start = 0
+            piece = start
             for cut in cuts:
-                pieces.append(data[start:cut])
-                start = cut + 1
-            pieces.append(data[start:body_end])
+                pieces.append(data[piece:cut])
+                piece = cut + 1
+            pieces.append(data[piece:body_end])
             body = b"".join(pieces)
         else:
-            body = data[:body_end] if body_end < len(data) else data
+            body = data[start:body_end]
         del data  # before splitting: keep peak memory down on large bodies
-        if lead:
-            body = body[1:]
-            body_end -= 1
-            used -= 1
         lines = body.splitlines()
         # splitlines() also breaks at a bare CR, which the stdlib keeps inside the line. When
         # every line ends in CRLF, the lines and two bytes each add up to the body: joining
@@ -127,12 +137,10 @@ class DotBody:
         # the lines just made, still in cache). Other bodies (LF-only servers) count.
         if len(b"".join(lines)) + 2 * len(lines) != len(body) and body.count(10) != len(lines):
             return -1
-        if not lines_fit(block, body_end, self.maxline):
-            return -1
         self.lines += lines
         self.octets += len(body)
         self.done = term >= 0
-        return used
+        return end - start
 
     def _feed_lines(self, block: bytes) -> int:
         maxline = self.maxline
