@@ -639,6 +639,30 @@ def test_stls(
                                (b"QUIT", True)]  # fmt: skip
 
 
+def test_fake_server_closes_its_tls_socket_when_the_client_leaves(
+    fake_pop3: StartServer, tls_files: TLSFiles
+) -> None:
+    """The client leaves in mid-reply after STLS: the fake server closes the TLS socket.
+
+    It used to close only the plaintext socket it had accepted (detached by the handshake): the
+    TLS one was left to the garbage collector and its ResourceWarning failed the test.
+    """
+    server = fake_pop3(session(
+        (b"CAPA", CAPA_STLS),
+        (b"STLS", [b"+OK\r\n", StartTLS(tls_files.server_context())]),
+        (b"NOOP", Trickle(b"+OK " + b"x" * 200 + b"\r\n", 0.005)),
+    ))  # fmt: skip
+    pop = std_poplib.POP3(*server.address, timeout=TIMEOUT)
+    try:
+        pop.stls(tls_files.client_context())
+        pop._putcmd("NOOP")
+    finally:
+        pop.close()
+    server.join()
+    assert server.client_gone
+    assert server.lines == [b"CAPA", b"STLS", b"NOOP"]
+
+
 def test_stls_not_offered(mod: ModuleType, fake_pop3: StartServer, connect: Connect) -> None:
     server = fake_pop3(session((b"CAPA", b"+OK\r\nUSER\r\n.\r\n")))
     pop = connect(mod.POP3, server)
