@@ -64,8 +64,10 @@ __all__ = [
 ]
 
 #: Largest size of the reader's receive buffer. Large blocks keep the number of system calls
-#: and Python-level iterations low on bulk transfers.
-BLOCK_SIZE = 128 * 1024
+#: and Python-level iterations low on bulk transfers: on a bulk FETCH of 10 KiB messages,
+#: 512 KiB took 20 % less CPU than 128 KiB (1 MiB gained little more). A connection that
+#: has made a bulk transfer keeps a buffer of this size.
+BLOCK_SIZE = 512 * 1024
 
 #: Size the receive buffer starts at; it doubles (up to BLOCK_SIZE) only while receives keep
 #: filling it, so a connection that exchanges small responses stays small.
