@@ -101,12 +101,13 @@ class DotBody:
         # line ends the body, any other dotted line goes to the line rules.
         cuts: list[int] = []
         term = -1
+        last = len(data) - 1
         for mark in _DOT_LINE.finditer(data, scan):
             at = mark.start()
-            after = data[at + 2 : at + 3]
-            if after == b".":
+            after = data[at + 2] if at + 2 <= last else -1
+            if after == 46:  # "."
                 cuts.append(at + 1)
-            elif after == b"\n" or data.startswith(b"\r\n", at + 2):
+            elif after == 10 or (after == 13 and at + 3 <= last and data[at + 3] == 10):
                 term = at
                 break
             else:

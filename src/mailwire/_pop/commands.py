@@ -22,7 +22,6 @@ __all__ = [
 
 #: What can never appear in a command line: it would end the line early or truncate it.
 FORBIDDEN = re.compile(r"[\r\n\x00]")
-_FORBIDDEN_BYTES = re.compile(rb"[\r\n\x00]")
 
 #: The APOP timestamp in a greeting (RFC 1939 section 7); the stdlib exposes the same pattern
 #: as ``POP3.timestamp``.
@@ -35,8 +34,13 @@ class BadReply(ValueError):
 
 def check_command(line: Union[str, bytes]) -> None:
     """Refuse a command line that carries CR, LF or NUL (command injection)."""
-    pattern = FORBIDDEN if isinstance(line, str) else _FORBIDDEN_BYTES
-    if pattern.search(line):  # type: ignore[arg-type]
+    # Three memchr-speed membership tests beat a regex search on a short line; bytes are
+    # tested by value (a bytes needle would first be tried as an int).
+    if isinstance(line, str):
+        bad = "\r" in line or "\n" in line or "\0" in line
+    else:
+        bad = 13 in line or 10 in line or 0 in line
+    if bad:
         raise ValueError("POP3 command lines must not contain CR, LF or NUL characters")
 
 
