@@ -341,10 +341,28 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return numerator / denominator
 
 
+def paired_ratios(
+    results: Mapping[str, Mapping[str, Any]], numerator: str, denominator: str
+) -> list[float]:
+    """CPU ratio of each repetition's two runs. The runs of one repetition are back to back,
+    so slow drift of the machine cancels out of each ratio (it does not out of a ratio of
+    medians taken over the whole run)."""
+    top = results.get(numerator, {}).get("runs", [])
+    bottom = results.get(denominator, {}).get("runs", [])
+    return [
+        a["cpu_s"] / b["cpu_s"]
+        for a, b in zip(top, bottom)
+        if "cpu_s" in a and "cpu_s" in b and b["cpu_s"]
+    ]
+
+
 def ratios(results: Mapping[str, Mapping[str, Any]], target: float) -> dict[str, Any]:
     cpu = {impl: r.get("cpu_s") for impl, r in results.items()}
+    paired = paired_ratios(results, "stdlib", "mailwire")
     out: dict[str, Any] = {
         "stdlib_over_mailwire_cpu": _ratio(cpu.get("stdlib"), cpu.get("mailwire")),
+        "paired_stdlib_over_mailwire_cpu": statistics.median(paired) if paired else None,
+        "paired_stdlib_over_mailwire_cpu_range": [min(paired), max(paired)] if paired else None,
         "mailwire_over_raw_cpu": _ratio(cpu.get("mailwire"), cpu.get("raw")),
         "stdlib_over_raw_cpu": _ratio(cpu.get("stdlib"), cpu.get("raw")),
         "target_stdlib_over_mailwire_cpu": target,
@@ -376,8 +394,8 @@ def print_report(report: Mapping[str, Any]) -> None:
             "(other work on the machine adds noise)"
         )
     print(
-        f"repo {report['git']}  (CPU: median of runs; RSS: max of runs; "
-        "digest checked against the server)"
+        f"repo {report['git']}  (CPU: median of runs, ratios also per repetition; "
+        "RSS: max of runs; digest checked against the server)"
     )
     for name, w in report["workloads"].items():
         print(f"  {name}: {w['title']}  {json.dumps(w['params'])}")
@@ -417,8 +435,12 @@ def print_report(report: Mapping[str, Any]) -> None:
         speedup = q["stdlib_over_mailwire_cpu"]
         target = q["target_stdlib_over_mailwire_cpu"]
         verdict = "" if speedup is None else (": met" if speedup >= target else ": NOT met")
+        paired = q.get("paired_stdlib_over_mailwire_cpu")
+        spread = q.get("paired_stdlib_over_mailwire_cpu_range")
         parts = [
             f"stdlib/mailwire CPU = {_fmt(speedup, '.2f')} (target >= {target:.1f}{verdict})",
+            f"per repetition {_fmt(paired, '.2f')} median"
+            + (f", {spread[0]:.2f}-{spread[1]:.2f}" if spread else ""),
             f"mailwire/raw CPU = {_fmt(q['mailwire_over_raw_cpu'], '.2f')}",
             f"stdlib/raw CPU = {_fmt(q['stdlib_over_raw_cpu'], '.2f')}",
         ]
