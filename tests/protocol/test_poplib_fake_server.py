@@ -901,22 +901,15 @@ def test_slow_path_equals_fast_path(
     cls = slow_subclass(mod.POP3) if path == "subclass" else mod.POP3
     pop = connect(cls, server)
     calls = []
-    if path == "instance":
-        original = pop._getline
+    if path.startswith("instance"):
+        name = "_getresp" if path == "instance-getresp" else "_getline"
+        original = getattr(pop, name)
 
         def counting() -> Any:
             calls.append(1)
             return original()
 
-        pop._getline = counting
-    if path == "instance-getresp":
-        original_resp = pop._getresp
-
-        def counting_resp() -> Any:
-            calls.append(1)
-            return original_resp()
-
-        pop._getresp = counting_resp
+        setattr(pop, name, counting)
     if mod is mw_poplib:
         assert pop._bulk_reads() is (path == "fast")
     results = run_rich(pop)
