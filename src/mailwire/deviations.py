@@ -33,6 +33,22 @@ class Deviation:
 
 DEVIATIONS: tuple[Deviation, ...] = (
     Deviation(
+        id="have-ssl-unimported",
+        module="both",
+        summary=(
+            "HAVE_SSL says whether the import system can find ssl and _ssl, without importing "
+            "them; on a Python whose _ssl extension exists but cannot be loaded it is True and "
+            "the TLS classes raise ImportError when used, where the stdlib's is False and "
+            "leaves them out."
+        ),
+        reason=(
+            "Importing ssl costs about 6 MiB, more than all of mailwire, and plaintext and "
+            "subprocess connections never need it; importing it eagerly is what kept "
+            "mailwire's memory above the stdlib's. Only a broken installation can tell the "
+            "difference."
+        ),
+    ),
+    Deviation(
         id="pop-control-chars",
         module="poplib",
         summary=(

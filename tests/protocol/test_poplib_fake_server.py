@@ -1202,6 +1202,51 @@ def test_pop3_ssl_stls_signature() -> None:
     assert _accepts_every_stdlib_call(std, mine) == []
 
 
+BROKEN_SSL = """
+import importlib.abc, importlib.machinery, json, socket, sys
+
+class Unloadable(importlib.abc.Loader):
+    def create_module(self, spec):
+        raise ImportError("libssl missing")
+    def exec_module(self, module):
+        pass
+
+class BrokenSSL(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "_ssl":  # findable, but it cannot be loaded
+            return importlib.machinery.ModuleSpec(name, Unloadable())
+        return None
+
+sys.meta_path.insert(0, BrokenSSL())
+import poplib as std
+from mailwire import poplib as mw
+out = {"std": [std.HAVE_SSL, hasattr(std, "POP3_SSL")],
+       "mw": [mw.HAVE_SSL, hasattr(mw, "POP3_SSL")]}
+try:
+    mw.POP3_SSL("127.0.0.1", 1)
+except ImportError as exc:
+    out["use"] = "ImportError"
+except OSError:
+    out["use"] = "OSError"
+print(json.dumps(out))
+"""
+
+
+def test_have_ssl_without_importing_it_deviation() -> None:
+    """With an _ssl that can be found but not loaded, the stdlib says False and has no
+    POP3_SSL; mailwire (which does not import ssl to find out) says True, and its POP3_SSL
+    raises ImportError when used."""
+    import json
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", BROKEN_SSL], capture_output=True, text=True, timeout=60, check=True
+    )
+    out = json.loads(done.stdout)
+    assert out == {"std": [False, False], "mw": [True, True], "use": "ImportError"}
+
+
 def test_deviation_registry_covers_these_tests() -> None:
     """Each poplib deviation is exercised in this file, both ways."""
     ids = {d.id for d in DEVIATIONS if d.module in ("poplib", "both")}
@@ -1214,5 +1259,6 @@ def test_deviation_registry_covers_these_tests() -> None:
         "pop-capa-robust": test_capa_robust,
         "pop-stat-errors": test_stat_malformed,
         "pop-close-always": test_err_greeting_closes_the_socket,
+        "have-ssl-unimported": test_have_ssl_without_importing_it_deviation,
     }
     assert ids <= set(tested), ids - set(tested)
