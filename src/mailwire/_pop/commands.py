@@ -10,7 +10,6 @@ if TYPE_CHECKING:
     from typing import Optional, Union
 
 __all__ = [
-    "FORBIDDEN",
     "TIMESTAMP",
     "apop_digest",
     "check_command",
@@ -19,9 +18,6 @@ __all__ = [
     "parse_capa",
     "parse_stat",
 ]
-
-#: What can never appear in a command line: it would end the line early or truncate it.
-FORBIDDEN = re.compile(r"[\r\n\x00]")
 
 #: The APOP timestamp in a greeting (RFC 1939 section 7); the stdlib exposes the same pattern
 #: as ``POP3.timestamp``.
