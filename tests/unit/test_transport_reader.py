@@ -353,6 +353,122 @@ def test_announced_size_over_a_socket_is_never_allocated(
     assert peak < 1_000_000, peak
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    st.binary(min_size=1, max_size=6000),
+    st.integers(0, 200),
+    st.lists(st.integers(1, 700), min_size=1, max_size=40),
+    st.sampled_from([2, 3, 16]),
+    st.booleans(),
+)
+def test_read_bounded_buffer_follows_arrivals(
+    data: bytes, prefix: int, sizes: list[int], growth: int, cut_short: bool
+) -> None:
+    # Small figures so that one read passes through many buffers (each takes over with a copy).
+    first = 16
+    sent = data[: len(data) // 2] if cut_short else data
+    prefix = min(prefix, len(sent))
+    chunks: list[Chunk] = [b"x\n" + sent[:prefix]]
+    at = prefix
+    for size in sizes * (len(sent) // sum(sizes) + 1):
+        chunks.append(sent[at : at + size])
+        at += size
+    source = FakeSource(chunks)
+    reader = Reader(source, bufsize=4096)
+    assert reader.readline() == b"x\n"  # the prefix is now buffered
+    receives: list[tuple[int, int]] = []  # (room offered, bytes received)
+    recv_into = source.recv_into
+
+    def recording(view: memoryview, remaining: Optional[float]) -> int:
+        got = recv_into(view, remaining)
+        receives.append((len(view), got))
+        return got
+
+    source.recv_into = recording  # type: ignore[method-assign]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(transport, "FIRST_LITERAL_STEP", first)
+        patch.setattr(transport, "LITERAL_GROWTH", growth)
+        got = reader.read_bounded(len(data), len(data))
+    assert got == sent
+    assert type(got) is bytes
+    # Each receive is offered room that ends at most `growth` times past what had arrived.
+    arrived = prefix
+    for offered, count in receives:
+        assert arrived + offered <= max(first, growth * arrived), (arrived, offered)
+        arrived += count
+    assert arrived == len(sent)
+
+
+def test_literal_buffer_sizes_end_at_the_announced_size() -> None:
+    size = 100 * 1024 * 1024
+    caps = [transport._literal_buffer_size(size, 16 * 16 * 1024)]
+    while caps[-1] < size:
+        caps.append(transport._literal_buffer_size(size, 16 * caps[-1]))
+    assert caps == [25600, 409600, 6553600, size]
+    assert sum(caps[:-1]) < size // 15  # what the copies add up to
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs Linux's /proc")
+def test_resident_memory_follows_arrivals_not_the_announcement(
+    socketpair: tuple[socket.socket, socket.socket],
+) -> None:
+    # tracemalloc sees allocations; this sees pages in use, prefaulting included.
+    a, b = socketpair
+    sent = os.urandom(1 << 20) * 3
+
+    def send() -> None:
+        b.sendall(sent)
+        b.shutdown(socket.SHUT_WR)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    a.settimeout(10)
+    reader = Reader(SocketSource(a))
+    before = _rss_kib()
+    got = reader.read_bounded(1 << 30, 1 << 30)
+    grown = _rss_kib() - before
+    sender.join()
+    assert got == sent
+    limit = (len(sent) + transport.PREFAULT_STEP) // 1024 + 4096
+    assert grown < limit, (grown, limit)  # not 1 GiB
+
+
+def test_prefault_leaves_contents_and_saves_page_faults() -> None:
+    import resource
+
+    size = 16 * 1024 * 1024
+    source = b"\xff" * (size - 1)
+    out = io.BytesIO(bytes(size))
+    view = out.getbuffer()
+    try:
+        done = transport._prefault(view[1:])
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        view[1:] = source
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+    finally:
+        view.release()
+    assert out.getvalue() == b"\0" + b"\xff" * (size - 1)
+    if done:  # Linux 5.14+ with ctypes; elsewhere it is a no-op, which the rest must survive
+        assert faults < size // 4096 // 4, faults  # not one per page
+
+
+def test_read_bounded_without_prefault(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transport, "_madvise", False)
+    monkeypatch.setattr(transport, "PREFAULT_BUFFER", 1)
+    data = os.urandom(300_000)
+    reader = Reader(FakeSource([data[i : i + 7000] for i in range(0, len(data), 7000)]))
+    assert reader.read_bounded(len(data), len(data)) == data
+    assert transport._madvise is False
+
+
 # -- deadlines ---------------------------------------------------------------------------------
 
 
