@@ -112,7 +112,7 @@ def fetch_run(
     of ``buf``), and where they end.
 
     A plain FETCH line ``* n FETCH data`` is stored as ``n + b" " + data``. Only lines the
-    stdlib would store exactly so are taken: complete (CRLF), no other CR or LF, data not
+    stdlib would store exactly so are taken: complete (CRLF), no other LF, data not
     empty and not ending in ``}`` (a literal may follow). The work is done with a few C-level
     passes over the block instead of per line; anything unusual returns nothing taken, and the
     line-by-line path decides. At most about ``RUN_BLOCK`` bytes are taken per call, so the
@@ -132,24 +132,20 @@ def fetch_run(
         stop = buf.rfind(b"\r\n", start, brace) + 2
         if stop < start + 2:
             return [], start
-    # Without the first "* ": every other one goes with its CRLF below.
-    block = view[start + 2 : stop].tobytes()
-    lines = block.count(b"\r\n")
-    if (
-        block.count(b"\n") != lines
-        or block.count(b"\r") != lines
-        or block.count(b" FETCH ") != lines
-    ):
-        # Some line is unusual; let the line-by-line path take this block.
-        return [], start
-    # Every line has exactly one " FETCH ", right after its number: drop them all at once,
-    # letting each intermediate copy go as soon as the next exists.
-    text = block.replace(b"\r\n* ", b"\r\n")
+    # Without the first "* " and the last CRLF. _RUN_END guarantees that every CRLF in between
+    # is followed by "* n FETCH ", so splitting at "\r\n* " cuts exactly at line ends.
+    block = view[start + 2 : stop - 2].tobytes()
+    breaks = block.count(b"\n")
+    # Every line has one " FETCH " right after its number: drop them all at once.
+    text = block.replace(b" FETCH ", b" ")
+    removed = len(block) - len(text)
     del block
-    text = text.replace(b" FETCH ", b" ")
-    values = text.split(b"\r\n")
+    values = text.split(b"\r\n* ")
     del text
-    values.pop()  # after the final CRLF
+    # As many LFs (each in a CRLF) and " FETCH "s as lines: no bare LF, which would end a line
+    # early, and no " FETCH " inside the data. A bare CR stays in its line, as in the stdlib's.
+    if len(values) != breaks + 1 or removed != 6 * len(values):
+        return [], start
     return values, stop
 
 
