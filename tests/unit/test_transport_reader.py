@@ -460,6 +460,24 @@ def test_prefault_leaves_contents_and_saves_page_faults() -> None:
         assert faults < size // 4096 // 4, faults  # not one per page
 
 
+def test_prefault_failure_stops_asking(monkeypatch: pytest.MonkeyPatch) -> None:
+    import ctypes
+
+    calls: list[tuple[int, int, int]] = []
+
+    def failing(address: int, length: int, advice: int) -> int:
+        calls.append((address, length, advice))
+        return -1  # e.g. EINVAL from a kernel before 5.14
+
+    monkeypatch.setattr(transport, "_madvise", (ctypes, failing))
+    buffer = bytearray(3 * 4096)
+    assert transport._prefault(memoryview(buffer)) is False
+    assert len(calls) == 1 and calls[0][2] == 23 and calls[0][0] % 4096 == 0
+    assert transport._madvise is False
+    assert transport._prefault(memoryview(buffer)) is False
+    assert len(calls) == 1
+
+
 def test_read_bounded_without_prefault(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(transport, "_madvise", False)
     monkeypatch.setattr(transport, "PREFAULT_BUFFER", 1)
