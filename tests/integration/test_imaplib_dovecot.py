@@ -609,6 +609,33 @@ def test_bulk_fetch_identical(fixed: DovecotServer) -> None:
     assert seen == set(range(len(messages)))
 
 
+@pytest.mark.parametrize("transport", ["plain", "ssl"])
+def test_huge_literal_identical(fixed: DovecotServer, transport: str) -> None:
+    """A 40 MiB message: mailwire receives it through several buffers, each up to 16 times
+    what has arrived, with pages faulted in ahead (on Linux); the stdlib allocates it at once.
+    Both must return the very bytes Dovecot stored, and mailwire the same result as the
+    stdlib, over TLS as over plain TCP."""
+    body = LARGE.split(b"\r\n\r\n", 1)[1]
+    message = LARGE + body * 39  # about 40 MiB, made quickly
+    fixed.deliver("bob", message, flags="S")
+
+    def fetch(kind: Client) -> Any:
+        client = connect(kind, transport, fixed)
+        try:
+            client.login("bob", fixed.users["bob"])
+            client.select("INBOX", readonly=True)
+            return client.fetch("1", "(RFC822)")
+        finally:
+            client.logout()
+
+    ours = fetch(MAILWIRE)
+    assert ours[0] == "OK"
+    (header, literal), trailer = ours[1]
+    assert type(literal) is bytes and literal == message
+    assert header == b"1 (RFC822 {%d}" % len(message) and trailer == b")"
+    assert fetch(STDLIB) == ours
+
+
 # -- transports and TLS verification ------------------------------------------------------------
 
 
