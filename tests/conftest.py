@@ -4,8 +4,9 @@ suite shares.
 Under CI (the ``CI`` environment variable set to anything but "", "0", "false", "no", "off") or
 with ``--strict-skips``:
 
-- a test marked ``dovecot`` or ``cpython_suite`` that is skipped is reported as failed, with the
-  skip reason, so a missing server or interpreter can never turn the real tests into a green run;
+- a test marked ``dovecot``, ``mailutils`` or ``cpython_suite`` that is skipped is reported as
+  failed, with the skip reason, so a missing server or interpreter can never turn the real tests
+  into a green run;
 - a session that collected tests but ran none of them (all skipped) exits with pytest's
   "no tests" code 5, like a session that collected nothing.
 """
@@ -23,7 +24,7 @@ import pytest
 
 from support.dovecot import DovecotServer, missing_requirements
 
-STRICT_MARKERS = ("dovecot", "cpython_suite")
+STRICT_MARKERS = ("dovecot", "mailutils", "cpython_suite")
 _RAN_KEY = pytest.StashKey[int]()
 
 

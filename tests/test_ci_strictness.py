@@ -17,6 +17,10 @@ import pytest
 def test_needs_server():
     pytest.skip("dovecot is not installed")
 
+@pytest.mark.mailutils
+def test_needs_second_server():
+    pytest.skip("imap4d is not installed")
+
 @pytest.mark.cpython_suite
 @pytest.mark.skip(reason="no CPython test package")
 def test_cpython():
@@ -49,7 +53,7 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
     pytester.makeconftest(CONFTEST.read_text(encoding="utf-8"))
     # hypothesis's plugin would re-import hypothesis (~1 s) in every in-process run
     pytester.makeini(
-        "[pytest]\nmarkers =\n    dovecot: d\n    cpython_suite: c\n"
+        "[pytest]\nmarkers =\n    dovecot: d\n    mailutils: m\n    cpython_suite: c\n"
         "addopts = --strict-markers -p no:hypothesispytest\n"
     )
     pytester.makepyfile(test_suite=SUITE)
@@ -58,7 +62,7 @@ def suite(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.
 
 def test_marked_skips_are_only_skips_without_ci(suite: pytest.Pytester) -> None:
     result = suite.runpytest()
-    result.assert_outcomes(passed=1, skipped=4, xfailed=1)
+    result.assert_outcomes(passed=1, skipped=5, xfailed=1)
     assert result.ret == pytest.ExitCode.OK
 
 
@@ -69,10 +73,11 @@ def test_marked_skips_fail_under_ci(
     monkeypatch.setenv("CI", value)
     result = suite.runpytest("-rfE")
     # skips in setup (skip marks, fixtures) are reported as errors
-    result.assert_outcomes(passed=1, failed=1, errors=2, skipped=1, xfailed=1)
+    result.assert_outcomes(passed=1, failed=2, errors=2, skipped=1, xfailed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     for line in (
         "dovecot test skipped under CI/--strict-skips*: Skipped: dovecot is not installed",
+        "mailutils test skipped under CI*: Skipped: imap4d is not installed",
         "cpython_suite test skipped under CI*: Skipped: no CPython test package",
         "dovecot test skipped under CI*: Skipped: fixture could not start the server",
     ):
@@ -82,12 +87,12 @@ def test_marked_skips_fail_under_ci(
 @pytest.mark.parametrize("value", ["", "0", "false", "False"])
 def test_ci_off_values(suite: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, value: str) -> None:
     monkeypatch.setenv("CI", value)
-    suite.runpytest().assert_outcomes(passed=1, skipped=4, xfailed=1)
+    suite.runpytest().assert_outcomes(passed=1, skipped=5, xfailed=1)
 
 
 def test_strict_skips_option_without_ci(suite: pytest.Pytester) -> None:
     result = suite.runpytest("--strict-skips")
-    result.assert_outcomes(passed=1, failed=1, errors=2, skipped=1, xfailed=1)
+    result.assert_outcomes(passed=1, failed=2, errors=2, skipped=1, xfailed=1)
 
 
 def test_all_skipped_exits_5_under_ci(
