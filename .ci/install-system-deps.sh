@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Install the system packages the integration tests need, on Debian/Ubuntu, as root:
 # Dovecot's IMAP and POP3 servers (the tests run a private instance of their own, see
-# tests/support/dovecot.py) and the openssl command (for the test certificates).
+# tests/support/dovecot.py), GNU Mailutils' imap4d and pop3d (run per connection by the tests,
+# see tests/support/mailutils.py) and the openssl command (for the test certificates).
 #
 # Idempotent: does nothing when everything is already there. The packages must not leave the
-# system Dovecot running on 143/110: a policy-rc.d stops them from starting it, and a system
-# master that shows up anyway is stopped by its PID. Quiet on success; on failure it prints
-# apt's output and exits non-zero.
+# system Dovecot running on 143/110: a policy-rc.d stops them from starting it (and Mailutils'
+# daemons, whose units only start under systemd anyway), and a system master that shows up
+# anyway is stopped by its PID. Quiet on success; on failure it prints apt's output and exits
+# non-zero.
 set -euo pipefail
 
 say() { printf 'install-system-deps: %s\n' "$*" >&2; }
 die() { say "error: $*"; exit 1; }
 
-needed=(/usr/sbin/dovecot /usr/lib/dovecot/imap /usr/lib/dovecot/pop3)
+needed=(/usr/sbin/dovecot /usr/lib/dovecot/imap /usr/lib/dovecot/pop3 /usr/sbin/imap4d /usr/sbin/pop3d)
 missing=0
 for path in "${needed[@]}"; do
     [ -x "$path" ] || missing=1
@@ -21,7 +23,7 @@ command -v openssl >/dev/null 2>&1 || missing=1
 [ "$missing" -eq 1 ] || exit 0
 
 [ "$(id -u)" -eq 0 ] || die "must run as root (it installs packages)"
-command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install dovecot-imapd, dovecot-pop3d and openssl by hand"
+command -v apt-get >/dev/null 2>&1 || die "apt-get not found: install dovecot-imapd, dovecot-pop3d, mailutils-imap4d, mailutils-pop3d and openssl by hand"
 
 # The system Dovecot keeps its master PID here (base_dir /run/dovecot).
 system_pid_file=/run/dovecot/master.pid
@@ -69,7 +71,7 @@ apt_quiet() {
 apt_quiet apt-get -qq -o Dpkg::Use-Pty=0 update
 apt_quiet apt-get -qq -o Dpkg::Use-Pty=0 -o Dpkg::Options::=--force-confdef \
     -o Dpkg::Options::=--force-confold install -y --no-install-recommends \
-    dovecot-imapd dovecot-pop3d openssl
+    dovecot-imapd dovecot-pop3d mailutils-imap4d mailutils-pop3d openssl
 
 for path in "${needed[@]}"; do
     [ -x "$path" ] || die "$path is still missing after installing the packages"

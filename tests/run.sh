@@ -5,9 +5,10 @@
 #   bash tests/run.sh --all [PYTEST_ARGS...]  every tox env in tox.ini (py39..py313, lint, type);
 #                                             the default whenever CI is set
 #
-# On a fresh machine it installs the system packages (Dovecot) when run as root, creates the venv
-# (.venv, or $MAILWIRE_VENV) with python3 (or $MAILWIRE_PYTHON) and installs mailwire into it
-# editable with its test extra. Exits non-zero on any failure, including "no tests ran" (pytest 5).
+# On a fresh machine it installs the system packages (Dovecot, GNU Mailutils) when run as root,
+# creates the venv (.venv, or $MAILWIRE_VENV) with python3 (or $MAILWIRE_PYTHON) and installs
+# mailwire into it editable with its test extra. Exits non-zero on any failure, including "no
+# tests ran" (pytest 5).
 # $MAILWIRE_TOX_PARALLEL: tox -p value in --all mode (default "all": the suites mostly wait on
 # sockets and timeouts, so all envs at once beat -p 2 on two cores; 0 runs them one by one).
 set -euo pipefail
@@ -31,14 +32,23 @@ case "$(printf '%s' "${CI:-}" | tr '[:upper:]' '[:lower:]')" in
 esac
 
 # --- system packages ----------------------------------------------------------------------------
+servers_missing=()
 if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
+    servers_missing+=(Dovecot)
+fi
+if [ ! -x /usr/sbin/imap4d ] || [ ! -x /usr/sbin/pop3d ]; then
+    servers_missing+=("GNU Mailutils")
+fi
+if [ ${#servers_missing[@]} -gt 0 ]; then
+    what=$(printf '%s and ' "${servers_missing[@]}")
+    what=${what% and }
     if [ "$(id -u)" -ne 0 ]; then
-        say "warning: Dovecot is not installed and this is not root; as root run .ci/install-system-deps.sh (the Dovecot tests skip, and fail under CI)"
+        say "warning: $what not installed and this is not root; as root run .ci/install-system-deps.sh (their tests skip, and fail under CI)"
     elif [ -f .ci/install-system-deps.sh ]; then
-        say "Dovecot is missing: running .ci/install-system-deps.sh"
+        say "$what missing: running .ci/install-system-deps.sh"
         bash .ci/install-system-deps.sh </dev/null
     else
-        say "warning: Dovecot is missing and .ci/install-system-deps.sh does not exist yet"
+        say "warning: $what missing and .ci/install-system-deps.sh does not exist yet"
     fi
 fi
 
