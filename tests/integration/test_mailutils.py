@@ -45,7 +45,8 @@ import pytest
 
 import mailwire.imaplib as mimaplib
 import mailwire.poplib as mpoplib
-from support.mailutils import MailutilsServer, Message, missing_requirements, pid_alive
+from support.mailutils import MailutilsServer, Message, missing_requirements
+from support.processes import pid_alive
 
 pytestmark = pytest.mark.mailutils
 

@@ -38,6 +38,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Union
 
+from .processes import log_tails, pid_alive, sbin_binary
+
 __all__ = [
     "IMAP_BINARY",
     "MAIL_USER",
@@ -91,17 +93,11 @@ class DovecotError(RuntimeError):
     """The private Dovecot could not be set up, started or stopped."""
 
 
-def _dovecot_binary() -> str:
-    """The dovecot master binary (PATH first: root's PATH may lack /usr/sbin)."""
-    found = shutil.which("dovecot") or shutil.which("dovecot", path="/usr/sbin:/usr/local/sbin")
-    return found or "/usr/sbin/dovecot"
-
-
 def missing_requirements() -> str | None:
     """Why a :class:`DovecotServer` cannot run here, or ``None`` if it can."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         return "the private Dovecot server needs root (to switch to the vmail user)"
-    if not os.access(_dovecot_binary(), os.X_OK):
+    if not os.access(sbin_binary("dovecot"), os.X_OK):
         return "Dovecot is not installed (no 'dovecot' binary); see .ci/install-system-deps.sh"
     for binary in (IMAP_BINARY, POP3_BINARY):
         if not os.access(binary, os.X_OK):
@@ -128,24 +124,6 @@ def _free_ports(count: int, host: str) -> list[int]:
     finally:
         for sock in sockets:
             sock.close()
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether ``pid`` names a process that has not exited (a zombie counts as exited)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            # "pid (comm) S ...": comm may hold spaces or ")", the state follows the last ")"
-            state = stat.read().rpartition(")")[2].split()[0]
-        return state not in ("Z", "X")
-    except (OSError, IndexError):
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _cmdline(pid: int) -> str:
@@ -187,7 +165,7 @@ def _wait_gone(pids: Iterable[int], timeout: float) -> list[int]:
     remaining = list(pids)
     deadline = time.monotonic() + timeout
     while True:
-        remaining = [pid for pid in remaining if _pid_alive(pid)]
+        remaining = [pid for pid in remaining if pid_alive(pid)]
         if not remaining or time.monotonic() >= deadline:
             return remaining
         time.sleep(0.02)
@@ -311,7 +289,7 @@ class DovecotServer:
     @property
     def running(self) -> bool:
         """Whether the master process started by :meth:`start` is still alive."""
-        return self.pid is not None and _pid_alive(self.pid)
+        return self.pid is not None and pid_alive(self.pid)
 
     def start(self) -> None:
         """Write the configuration, start Dovecot and wait until every service answers."""
@@ -324,7 +302,7 @@ class DovecotServer:
         pid_file = self.base_dir / "master.pid"
         with contextlib.suppress(FileNotFoundError):
             stale = int(pid_file.read_text().strip() or "0")
-            if stale and _pid_alive(stale):
+            if stale and pid_alive(stale):
                 raise DovecotError(
                     f"a Dovecot (PID {stale}) already runs from {self.base_dir}; stop it first"
                 )
@@ -354,7 +332,7 @@ class DovecotServer:
         # master keeps the descriptors it was started with for life: give it files, not pipes.
         with open(self.master_output_path, "ab") as output:
             self._process = subprocess.Popen(
-                [_dovecot_binary(), "-F", "-c", str(self.config_path)],
+                [sbin_binary("dovecot"), "-F", "-c", str(self.config_path)],
                 stdin=subprocess.DEVNULL,
                 stdout=output,
                 stderr=output,
@@ -812,16 +790,8 @@ service anvil {{
 
     def logs(self, lines: int = 60) -> str:
         """The last ``lines`` lines of Dovecot's log, master output and preauth log."""
-        parts = []
-        for path in (self.log_path, self.master_output_path, self.preauth_log_path):
-            try:
-                text = path.read_text(encoding="utf-8", errors="replace")
-            except FileNotFoundError:
-                continue
-            tail = text.splitlines()[-lines:]
-            if tail:
-                parts.append(f"--- {path} (last {len(tail)} lines) ---\n" + "\n".join(tail))
-        return "\n".join(parts) if parts else "(no Dovecot logs yet)"
+        paths = (self.log_path, self.master_output_path, self.preauth_log_path)
+        return log_tails(paths, lines, "(no Dovecot logs yet)")
 
     def __repr__(self) -> str:
         state = f"pid={self.pid}" if self.pid else "stopped"

@@ -36,6 +36,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple, Union
 
+from .processes import log_tails, pid_alive, sbin_binary
+
 __all__ = [
     "DOMAIN",
     "LOGIN",
@@ -44,7 +46,6 @@ __all__ = [
     "MailutilsServer",
     "Message",
     "missing_requirements",
-    "pid_alive",
 ]
 
 DOMAIN = "example.org"
@@ -69,16 +70,10 @@ class MailutilsError(RuntimeError):
     """The private Mailutils servers could not be set up, started or stopped."""
 
 
-def _binary(name: str) -> str:
-    """``name``'s path (PATH first: root's PATH may lack /usr/sbin)."""
-    found = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin")
-    return found or f"/usr/sbin/{name}"
-
-
 def missing_requirements() -> str | None:
     """Why a :class:`MailutilsServer` cannot run here, or ``None`` if it can."""
     for name, package in (("imap4d", "mailutils-imap4d"), ("pop3d", "mailutils-pop3d")):
-        if not os.access(_binary(name), os.X_OK):
+        if not os.access(sbin_binary(name), os.X_OK):
             return f"GNU Mailutils' {name} is not installed (Debian package {package})"
     return None
 
@@ -121,22 +116,6 @@ def mbox_bytes(messages: Iterable[Message], uid_validity: int | None = None) -> 
         out.append(b"From %s %s\n" % (message.sender.encode(), message.date.encode()))
         out.append(head + b"\n" + extra + b"\n" + body + b"\n")
     return b"".join(out)
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` names a process that has not exited (a zombie counts as exited)."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
-            return stat.read().rpartition(")")[2].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class MailutilsServer:
@@ -203,7 +182,7 @@ class MailutilsServer:
         self.pop3_config.write_text(self._config_text("pop3d"), encoding="utf-8")
         for program, config in (("imap4d", self.imap_config), ("pop3d", self.pop3_config)):
             lint = subprocess.run(
-                [_binary(program), f"--config-file={config}", "--config-lint"],
+                [sbin_binary(program), f"--config-file={config}", "--config-lint"],
                 stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30, check=False,
             )  # fmt: skip
             if lint.returncode != 0:
@@ -292,7 +271,7 @@ class MailutilsServer:
     def _accept_loop(self) -> None:
         listener, wake = self._listener, self._wake_r
         assert listener is not None and wake is not None
-        argv = [_binary("pop3d"), f"--config-file={self.pop3_config}", "--inetd"]
+        argv = [sbin_binary("pop3d"), f"--config-file={self.pop3_config}", "--inetd"]
         with selectors.DefaultSelector() as selector:
             selector.register(listener, selectors.EVENT_READ)
             selector.register(wake, selectors.EVENT_READ)
@@ -355,7 +334,7 @@ class MailutilsServer:
     # -- IMAP -------------------------------------------------------------------------------
 
     def imap_argv(self) -> list[str]:
-        return [_binary("imap4d"), f"--config-file={self.imap_config}", "--inetd"]
+        return [sbin_binary("imap4d"), f"--config-file={self.imap_config}", "--inetd"]
 
     def imap_command(self) -> str:
         """A shell command for ``IMAP4_stream``: imap4d on stdin/stdout, stderr to its log.
@@ -393,13 +372,7 @@ namespace personal {{ prefix "" {{ directory "{self.folders_dir}"; delimiter "/"
     # -- diagnostics ------------------------------------------------------------------------
 
     def logs(self, lines: int = 40) -> str:
-        parts = []
-        for path in (self.imap_log, self.pop3_log):
-            with contextlib.suppress(FileNotFoundError):
-                tail = path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
-                if tail:
-                    parts.append(f"--- {path} (last {len(tail)} lines) ---\n" + "\n".join(tail))
-        return "\n".join(parts) if parts else "(no Mailutils logs yet)"
+        return log_tails((self.imap_log, self.pop3_log), lines, "(no Mailutils logs yet)")
 
     def __repr__(self) -> str:
         state = f"pop3 port {self.port}" if self.port else "stopped"
