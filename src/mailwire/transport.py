@@ -89,6 +89,7 @@ LITERAL_GROWTH = 16
 PREFAULT_BUFFER = 1024 * 1024
 PREFAULT_STEP = 8 * 1024 * 1024
 _PAGE = 4096
+_MADV_POPULATE_WRITE = 23  # Linux 5.14+, the same number on every architecture
 
 #: On a bulk read, each timeout window must deliver this many bytes (or finish the read), so a
 #: slow but working link keeps going while a trickling peer is cut off.
@@ -276,9 +277,6 @@ def _prefault(view: memoryview) -> bool:
     return True
 
 
-_MADV_POPULATE_WRITE = 23  # Linux 5.14+, the same number on every architecture
-
-
 def _literal_buffer_size(size: int, most: int) -> int:
     """The largest of ``size``, ``size / LITERAL_GROWTH``, ``size / LITERAL_GROWTH**2``...
     that is at most ``most`` (the smallest of them when none is)."""
@@ -413,21 +411,20 @@ class Reader:
         # A BytesIO made from a bytes object it alone references exports that object's own
         # memory, writable, and getvalue() returns that very object: receiving into it makes
         # the result without a final copy. bytes(n) comes from calloc, so the pages the peer
-        # never fills are never touched (no zero-filling pass in Python).
-        cap = _literal_buffer_size(size, max(FIRST_LITERAL_STEP, LITERAL_GROWTH * have))
-        out = io.BytesIO(bytes(cap))
-        target = out.getbuffer()
-        # Pages are faulted in ahead of the receives up to `ready`; at `cap` when not at all.
-        ready = have if cap >= PREFAULT_BUFFER else cap
+        # never fills are never touched (no zero-filling pass in Python). The bytes already
+        # buffered are the first "buffer": the loop replaces it before receiving anything.
+        target = self._view[start : start + have]
+        self._start = self._end = 0  # the reader's buffer is not written to until we return
+        out = io.BytesIO()
+        filled = cap = ready = have  # pages are faulted in ahead of the receives up to `ready`
         try:
-            target[:have] = self._view[start : start + have]
-            self._start = self._end = 0  # the buffer is empty now
-            filled = have
             deadline = Deadline(self._source.timeout(), PROGRESS_QUANTUM)
             recv_into = self._source.recv_into
             while filled < size:
                 if filled == cap:
-                    cap = _literal_buffer_size(size, LITERAL_GROWTH * filled)
+                    cap = _literal_buffer_size(
+                        size, max(FIRST_LITERAL_STEP, LITERAL_GROWTH * filled)
+                    )
                     bigger = io.BytesIO(bytes(cap))
                     view = bigger.getbuffer()
                     view[:filled] = target[:filled]
