@@ -339,8 +339,7 @@ class IMAP4:
             native = _NATIVE_IO[cls] = _has_native_io(cls)
         if not native:
             return None
-        overrides = self.__dict__
-        if overrides.keys() & _READING_HOOKS:
+        if not self.__dict__.keys().isdisjoint(_READING_HOOKS):
             return None
         file = self.file
         if type(file) is transport.Reader:
@@ -475,10 +474,12 @@ class IMAP4:
             parts = message_parts  # what _fetch_parts gives for it, without the call
         else:
             parts = self._fetch_parts(message_parts)
+        if type(message_set) is not str:  # a str passes unchanged: spare the call
+            message_set = self._sequence_set(message_set)
         if uid:
-            typ, dat = self._uid_command(name, self._sequence_set(message_set), parts)
+            typ, dat = self._uid_command(name, message_set, parts)
         else:
-            typ, dat = self._simple_command(name, self._sequence_set(message_set), parts)
+            typ, dat = self._simple_command(name, message_set, parts)
         return self._untagged_response(typ, dat, name)
 
     def getacl(self, mailbox: Any) -> tuple[str, Any]:
@@ -899,10 +900,10 @@ class IMAP4:
         except (TypeError, UnicodeEncodeError):
             line = _command_line(name, args, encoding)
         literal = self.literal
-        self.literal = None
         literator = None
         closing = CRLF
         if literal is not None:
+            self.literal = None
             if isinstance(literal, _Utf8Literal):
                 literal = literal.data
                 line += b" UTF8 (~{%d}" % len(literal)
@@ -1131,6 +1132,7 @@ class IMAP4:
             reader.consume(stop - start)
             took = True
             log = self._cmd_log
+            now = _time()
             if values:
                 stored = self.untagged_responses.get("FETCH")
                 if stored is None:
@@ -1138,10 +1140,10 @@ class IMAP4:
                 else:
                     stored.extend(values)
                 last = values[-1]
-                log.append(("< ", last if type(last) is bytes else b"...", _time()))
+                log.append(("< ", last if type(last) is bytes else b"...", now))
             if line is not None:
                 # Exactly what the line path stores for "<tag> OK <text>".
-                log.append(("< ", line, _time()))
+                log.append(("< ", line, now))
                 self.tagged_commands[tag] = ("OK", [line[len(tag) + 4 :]])
                 return True
 
