@@ -59,3 +59,48 @@ def test_fetch_run_takes_what_the_stdlib_stores(lines: list[bytes], cut: int) ->
     assert received.pop() == b""
     assert all(line.endswith(b"\r") for line in received)
     assert values == [stdlib_value(line[:-1]) for line in received]
+
+
+def _reply_run(data: bytes, done: bytes = b"A1 OK ") -> tuple[list[object], int, object]:
+    buf = bytearray(b"junk" + data + b"stale bytes after the end")
+    values, stop, line = response.reply_run(
+        buf, memoryview(buf), 4, 4 + len(data), done, 10_000, 1_000_000
+    )
+    return values, stop - 4, line
+
+
+def test_reply_run_takes_a_whole_run_of_literal_responses_and_the_tagged_ok() -> None:
+    data = (
+        b"* 1 FETCH (RFC822 {3}\r\nabc)\r\n"
+        b"* 2 FETCH (UID 9 BODY[] {0}\r\n FLAGS (\\Seen))\r\n"
+        b"* 3 FETCH (RFC822 {2}\r\n\r\n)\r\n"
+        b"A1 OK FETCH done\r\n"
+    )
+    values, stop, line = _reply_run(data)
+    assert values == [
+        (b"1 (RFC822 {3}", b"abc"), b")",
+        (b"2 (UID 9 BODY[] {0}", b""), b" FLAGS (\\Seen))",
+        (b"3 (RFC822 {2}", b"\r\n"), b")",
+    ]  # fmt: skip
+    assert (stop, line) == (len(data), b"A1 OK FETCH done")
+
+
+@given(st.sampled_from([b"", b"A1 OK ", b"A1 OK [READ-WRITE] done\r\n", b"A1 NO x\r\n",
+                        b"A2 OK done\r\n", b"A1 OK done", b"* 4 EXISTS\r\n"]))  # fmt: skip
+def test_reply_run_leaves_what_is_not_a_plain_ok_of_the_tag(after: bytes) -> None:
+    head = b"* 1 FETCH (RFC822 {3}\r\nabc)\r\n"
+    values, stop, line = _reply_run(head + after)
+    assert values == [(b"1 (RFC822 {3}", b"abc"), b")"]
+    assert (stop, line) == (len(head), None)
+
+
+def test_reply_run_takes_nothing_from_a_response_it_cannot_vouch_for() -> None:
+    for data in (
+        b"* 1 FETCH (RFC822 {3}\r\nab",  # literal cut short
+        b"* 1 FETCH (RFC822 {3}\r\nabc",  # trailer not yet received
+        b"* 1 FETCH (RFC822 {3}\r\nabc\r\nA1 OK done\r\n",  # empty trailer
+        b"* 1 FETCH (BODY[1] {3}\r\nabc BODY[2] {2}\r\nxy)\r\nA1 OK done\r\n",  # 2 literals
+        b"* 1 FETCH (X)}\r\nA1 OK done\r\n",  # ends in "}" with no literal announced
+        b"+ go ahead\r\nA1 OK done\r\n",
+    ):
+        assert _reply_run(data)[:2] == ([], 0), data

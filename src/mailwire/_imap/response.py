@@ -184,23 +184,18 @@ def reply_run(
     ``stop == start`` when nothing was.
     """
     values: list[Any] = []
-    if buf.startswith(b"* ", start):
-        first = buf.find(b"\r\n", start, end)
-        if first < 0:
-            return values, start, None
-        if buf[first - 1] == 0x7D:  # "}": a literal follows the first line
-            # Complete "* n FETCH (... {size}" + literal + plain trailer responses, stored as
-            # (header, literal) then the trailer. Anything else ends the run: an incomplete
-            # response, a trailer that is empty or announces another literal, a line or a
-            # literal over its limit.
+    match = _LITERAL_HEAD.match
+    head = match(buf, start, end)
+    if head is not None or buf.startswith(b"* ", start):
+        if head is not None:
+            # A literal follows the first line. Complete "* n FETCH (... {size}" + literal +
+            # plain trailer responses, stored as (header, literal) then the trailer. Anything
+            # else ends the run: an incomplete response, a trailer that is empty or announces
+            # another literal, a line or a literal over its limit.
             append = values.append
-            match = _LITERAL_HEAD.match
             find = buf.find
             stop = start
-            while True:
-                head = match(buf, stop, end)
-                if head is None:
-                    break
+            while head is not None:
                 number, data, announced = head.group(1, 2, 3)
                 size = int(announced)
                 body = head.end()
@@ -222,6 +217,8 @@ def reply_run(
                 append((number + b" " + data, view[body:after].tobytes()))
                 append(trailer)
                 stop = crlf + 2
+                # Most often the tagged reply follows: spare the pattern its failing match.
+                head = match(buf, stop, end) if stop < end and buf[stop] == 0x2A else None
         else:
             values, stop = fetch_run(buf, view, start, end)
             if values and stop - start > maxline and max(map(len, values)) + 10 > maxline:
@@ -230,7 +227,7 @@ def reply_run(
             return values, start, None
         start = stop
     text = start + len(done)
-    if buf.startswith(done, start) and buf.find(b"[", text, text + 1) < 0:
+    if buf.startswith(done, start) and (text == end or buf[text] != 0x5B):  # no "[": no code
         newline = buf.find(b"\n", text - 1, end)
         if newline > 0 and newline - start < maxline and buf[newline - 1] == 13:
             return values, newline + 1, view[start : newline - 1].tobytes()
