@@ -50,6 +50,8 @@ TARGET_SPEEDUP = 2.0
 SEED = 20240601  # corpus.DEFAULT_SEED; repeated so the runner never builds a corpus itself
 KIB = 1024
 MIB = 1024 * KIB
+#: Where the server and the clients run (``--placement``); see ``placement_cpus``.
+PLACEMENTS = ("shared", "split", "free")
 
 
 @dataclass(frozen=True)
@@ -206,11 +208,44 @@ def check_module(module: str, env: Mapping[str, str]) -> str | None:
     return lines[-1] if lines else f"exit status {proc.returncode}"
 
 
+def placement_cpus(placement: str) -> tuple[frozenset[int] | None, frozenset[int] | None]:
+    """The CPUs of the server and of the clients for ``placement``; None leaves the choice to
+    the scheduler.
+
+    Where the server runs changes what the kernel charges to the client. With ``shared`` (one
+    CPU for both) a request wakes the server on the same CPU and the client seldom sleeps in
+    a receive. With ``split`` (a CPU each) every request adds a cross-CPU wake-up of the
+    server, an expensive exit to the host under virtualisation, which a client of a remote
+    server never pays; bulk transfers, on the other hand, overlap. ``free`` (the default,
+    and the protocol the targets were set on) lets the scheduler choose, differently from one
+    run to the next. docs/benchmarks.rst, "Placement", has the figures.
+    """
+    if placement == "free" or not hasattr(os, "sched_getaffinity"):
+        return None, None
+    cpus = sorted(os.sched_getaffinity(0))
+    if placement == "shared" or len(cpus) < 2:
+        return frozenset(cpus[-1:]), frozenset(cpus[-1:])
+    return frozenset(cpus[-2:-1]), frozenset(cpus[-1:])
+
+
+def _pinned(cpus: frozenset[int] | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` that pins the child to ``cpus`` (the runner has no threads, so a
+    ``preexec_fn`` is safe here)."""
+    if cpus is None:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
 class Server:
     """A suite server in its own process, stopped by PID."""
 
     def __init__(
-        self, script: str, args: Sequence[str], env: Mapping[str, str], timeout: float
+        self,
+        script: str,
+        args: Sequence[str],
+        env: Mapping[str, str],
+        timeout: float,
+        cpus: frozenset[int] | None = None,
     ) -> None:
         self.script = script
         self.proc = subprocess.Popen(
@@ -219,6 +254,7 @@ class Server:
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
+            preexec_fn=_pinned(cpus),
         )
         try:
             self.info = self._ready(timeout)
@@ -263,6 +299,7 @@ def run_client(
     params: Mapping[str, Any],
     env: Mapping[str, str],
     timeout: float,
+    cpus: frozenset[int] | None = None,
 ) -> dict[str, Any]:
     command = [
         sys.executable,
@@ -285,6 +322,7 @@ def run_client(
             text=True,
             timeout=timeout,
             check=False,
+            preexec_fn=_pinned(cpus),
         )
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout:.0f} s"}
@@ -387,6 +425,10 @@ def print_report(report: Mapping[str, Any]) -> None:
         f"suite {report['suite']}  scale {report['scale']}  repeat {report['repeat']}  "
         f"python {report['python_version']}  {report['platform']}  cpus {report['cpus']}"
     )
+    where = report["placement"]
+    if report["server_cpus"] is not None:
+        where += f" (server on CPU {report['server_cpus']}, clients on CPU {report['client_cpus']})"
+    print(f"placement {where}")
     start, end = report["load_average_at_start"], report["load_average_at_end"]
     if start and end:
         print(
@@ -508,6 +550,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="shrink the data volume (0.01 = 1%%) for a quick smoke run",
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs per client (default 3)")
+    parser.add_argument(
+        "--placement",
+        choices=PLACEMENTS,
+        default="free",
+        help="free: wherever the scheduler puts the server and the clients (default); shared: "
+        "all on one CPU; split: the server on one CPU, the clients on another",
+    )
     parser.add_argument("--seed", type=int, default=SEED, help="corpus seed")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON here")
     parser.add_argument(
@@ -558,6 +607,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             impl_info[impl]["reason"] = reason
             _say(f"{impl}: unavailable ({module}: {reason}); running the others")
     runnable = [impl for impl in impls if impl_info[impl]["available"]]
+    server_cpus, client_cpus = placement_cpus(args.placement)
 
     report: dict[str, Any] = {
         "suite": suite.name,
@@ -570,6 +620,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "executable": sys.executable,
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
+        "placement": args.placement,
+        "server_cpus": sorted(server_cpus) if server_cpus is not None else None,
+        "client_cpus": sorted(client_cpus) if client_cpus is not None else None,
         "load_average_at_start": _load_average(),
         "git": _git_state(),
         "impls": impl_info,
@@ -580,7 +633,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         params = workload.params(args.scale)
         _say(f"[{name}] starting {suite.server_script} {json.dumps(params)}")
         server = Server(
-            suite.server_script, suite.server_args(params, args.seed), env, args.timeout
+            suite.server_script,
+            suite.server_args(params, args.seed),
+            env,
+            args.timeout,
+            server_cpus,
         )
         runs: dict[str, list[dict[str, Any]]] = {impl: [] for impl in runnable}
         try:
@@ -595,7 +652,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             for rep in range(1, args.repeat + 1):
                 for impl in runnable:
                     result = run_client(
-                        suite.name, name, _client(impl), client_params, envs[impl], args.timeout
+                        suite.name,
+                        name,
+                        _client(impl),
+                        client_params,
+                        envs[impl],
+                        args.timeout,
+                        client_cpus,
                     )
                     runs[impl].append(result)
                     _say(
