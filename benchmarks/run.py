@@ -620,7 +620,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "executable": sys.executable,
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
-        "placement": args.placement,
+        # What was applied: without sched_getaffinity nothing is pinned, and with one CPU
+        # "split" can only share it.
+        "placement": (
+            "free" if server_cpus is None else "shared" if server_cpus == client_cpus else "split"
+        ),
         "server_cpus": sorted(server_cpus) if server_cpus is not None else None,
         "client_cpus": sorted(client_cpus) if client_cpus is not None else None,
         "load_average_at_start": _load_average(),
