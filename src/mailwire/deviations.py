@@ -76,8 +76,8 @@ DEVIATIONS: tuple[Deviation, ...] = (
         id="line-deadline",
         module="both",
         summary=(
-            "The timeout bounds the wait for a whole line (and each block of a bulk read), not "
-            "each individual recv() call."
+            "The timeout bounds the wait for a whole line (and for each 64 KiB of an IMAP "
+            "literal), not each individual recv() call."
         ),
         reason=(
             "With a per-recv timeout a server that trickles one byte just inside the timeout "

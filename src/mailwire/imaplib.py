@@ -14,6 +14,7 @@ stdlib's line-by-line behaviour through them.
 from __future__ import annotations
 
 import binascii
+import operator
 import random
 import re
 import sys
@@ -333,11 +334,9 @@ class IMAP4:
         the instance, and debugging does not print every line."""
         if self.debug >= 4:
             return None
-        cls = type(self)
-        native = _NATIVE_IO.get(cls)
-        if native is None:
-            native = _NATIVE_IO[cls] = _has_native_io(cls)
-        if not native:
+        # Looked up on every call, not cached per class: a patch of the class
+        # (mock.patch.object(IMAP4, "_get_line", hook)) must take effect at once.
+        if _hooks_of(type(self)) not in _NATIVE_HOOKS:
             return None
         if not self.__dict__.keys().isdisjoint(_READING_HOOKS):
             return None
@@ -1534,9 +1533,6 @@ def _command_line(name: str, args: tuple[Any, ...], encoding: str) -> bytes:
     return b" ".join(parts)
 
 
-_NATIVE_IO: dict[type, bool] = {}
-_NATIVE_READLINES = (IMAP4.readline, IMAP4_stream.readline)
-_NATIVE_READS = (IMAP4.read, IMAP4_stream.read)
 #: The methods that make up reading a reply. The block paths stand in for all of them, so
 #: they are used only while none is overridden, by the class or on the instance.
 _READING_HOOKS = frozenset(
@@ -1550,14 +1546,7 @@ _READING_HOOKS = frozenset(
         "_command_complete",
     )
 )
-
-
-def _has_native_io(cls: type) -> bool:
-    return (
-        getattr(cls, "readline", None) in _NATIVE_READLINES
-        and getattr(cls, "read", None) in _NATIVE_READS
-        and all(
-            getattr(cls, name, None) is getattr(IMAP4, name)
-            for name in _READING_HOOKS - {"readline", "read"}
-        )
-    )
+#: A class's reading methods, fetched in one C call (about 0.1 µs: cheap enough per reply).
+_hooks_of = operator.attrgetter(*sorted(_READING_HOOKS))
+#: The reading methods of the classes whose replies the block paths may read.
+_NATIVE_HOOKS = (_hooks_of(IMAP4), _hooks_of(IMAP4_stream))

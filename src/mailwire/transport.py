@@ -467,17 +467,24 @@ class Reader:
         Raises :class:`LineTooLong` when a line passes ``maxline`` bytes without its LF and
         :class:`ConnectionClosed` at EOF. Call :meth:`consume` with what was used.
         """
+        scanned = 0  # bytes after _start already known to hold no LF
         while True:
             start, end = self._start, self._end
-            last = self._buf.rfind(b"\n", start, min(end, start + most))
-            if last < 0 and end - start > most:
-                last = self._buf.find(b"\n", start + most, end)
+            cap = start + most
+            last = -1
+            if scanned < most:
+                last = self._buf.rfind(b"\n", start + scanned, min(end, cap))
+            if last < 0 and end > cap:
+                # Past `most`, only the first LF matters; never rescan what an earlier
+                # receive already showed to hold none (a long line would cost quadratic time).
+                last = self._buf.find(b"\n", max(cap, start + scanned), end)
             if last >= 0:
                 return self._view[start : last + 1].tobytes()
             # Like readline(maxline + 1): only a line already past the limit is too long; one
             # exactly at it may still end at EOF, which is a different error.
             if end - start > maxline:
                 raise LineTooLong(maxline)
+            scanned = end - start
             if not self._fill(deadline):
                 raise ConnectionClosed(self._view[start:end].tobytes())
 
@@ -691,7 +698,10 @@ def shutdown_and_close(sock: Any) -> None:
     """Shut a socket down both ways and close it, tolerating a peer that already left and a
     socket that is already closed (a failed TLS handshake closes the one it wrapped)."""
     try:
-        if sock.fileno() >= 0:
+        # Only a real socket is asked for its descriptor: a stand-in object returned by an
+        # overridden _create_socket (a test double, say) need not have one, and the stdlib
+        # never asks.
+        if not isinstance(sock, socket.socket) or sock.fileno() >= 0:
             sock.shutdown(socket.SHUT_RDWR)
     except OSError as exc:
         # The peer may be gone already; Windows reports that as WSAEINVAL (10022).

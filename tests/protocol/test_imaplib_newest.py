@@ -26,6 +26,7 @@ import warnings
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any, Callable, Optional
+from unittest import mock
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -1233,7 +1234,7 @@ def test_fetch_scenario(
     assert len(seen) == len(EXPECTED_SCENARIO)
 
 
-@pytest.mark.parametrize("where", ["class", "instance"])
+@pytest.mark.parametrize("where", ["class", "instance", "patched"])
 @pytest.mark.parametrize("hook", ["_get_response", "_command_complete", "_append_untagged"])
 def test_overridden_reading_hooks_see_every_response(
     imap_server: StartServer, connect: Connect, where: str, hook: str
@@ -1244,6 +1245,17 @@ def test_overridden_reading_hooks_see_every_response(
 
     def run(cls: Any) -> tuple[list[Any], int]:
         calls: list[int] = []
+        if where == "patched":  # mock.patch.object(IMAP4, hook, ...), on a live class
+            unpatched = getattr(cls, hook)
+
+            def spy(self: Any, *args: Any) -> Any:
+                calls.append(1)
+                return unpatched(self, *args)
+
+            with mock.patch.object(cls, hook, spy), warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                seen = run_scenario(connect(cls, imap_server(scenario_handlers())))
+            return seen, len(calls)
         if where == "class":
 
             def counting(self: Any, *args: Any) -> Any:
@@ -1301,6 +1313,30 @@ def test_file_attribute_without_warnings(imap_server: StartServer, connect: Conn
         assert client.file is replacement
         assert not getattr(original, "closed", False)  # setting does not close the old one
         assert run_scenario(client) == EXPECTED_SCENARIO
+
+
+def test_shutdown_of_a_stand_in_socket(
+    mod: ModuleType, imap_server: StartServer, clients: list[Any]
+) -> None:
+    """An overridden ``open`` may put an object with only the methods imaplib calls in
+    ``sock`` (no ``fileno``); ``logout`` shuts it down as the stdlib does."""
+
+    class StandInSocket:
+        def __init__(self, sock: socket.socket) -> None:
+            self.sendall = sock.sendall
+            self.makefile = sock.makefile
+            self.shutdown = sock.shutdown
+            self.close = sock.close
+
+    class StandIn(mod.IMAP4):  # type: ignore[misc, name-defined]
+        def _create_socket(self, timeout: Any = None) -> Any:
+            return StandInSocket(socket.create_connection((self.host, self.port), timeout))
+
+    server = imap_server()
+    client = StandIn(*server.address, timeout=TIMEOUT)
+    clients.append(client)
+    assert client.logout()[0] == "BYE"
+    server.join()
 
 
 def test_shutdown_with_file_none(imap_server: StartServer, connect: Connect) -> None:

@@ -9,6 +9,7 @@ the stdlib does on the same input.
 from __future__ import annotations
 
 import errno
+import hashlib
 import inspect
 import json
 import os
@@ -405,6 +406,97 @@ def test_apop_without_timestamp(mod: ModuleType, fake_pop3: StartServer, connect
     assert finish(pop, server) == []
 
 
+def test_apop_uses_the_instances_timestamp_pattern(
+    mod: ModuleType, fake_pop3: StartServer, connect: Connect
+) -> None:
+    """A subclass may change ``timestamp`` for a server that marks its timestamp oddly."""
+
+    class Bracketed(mod.POP3):  # type: ignore[misc, name-defined]
+        timestamp = re.compile(rb"\+OK.[^\[]*(\[.*\])")
+
+    stamp = b"[1896.697170952@dbc.mtview.ca.us]"
+    digest = hashlib.md5(stamp + b"tanstaaf").hexdigest().encode()
+    greeting = b"+OK ready " + stamp + b"\r\n"
+    command = b"APOP bob " + digest
+    server = fake_pop3(session((exact(command), b"+OK locked\r\n"), greeting=greeting))
+    pop = connect(Bracketed, server)
+    assert pop.apop("bob", "tanstaaf") == b"+OK locked"
+    assert finish(pop, server) == [command]
+
+
+class StandInSocket:
+    """What an overridden ``_create_socket`` may return instead of a socket: an object with
+    only the methods poplib calls (no ``fileno``)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.sendall = sock.sendall
+        self.makefile = sock.makefile
+        self.shutdown = sock.shutdown
+        self.close = sock.close
+
+
+class StandIn:
+    """A POP3 whose ``_create_socket`` returns a :class:`StandInSocket`."""
+
+    @staticmethod
+    def of(base: Any) -> Any:
+        class StandInPOP3(base):  # type: ignore[misc, valid-type]
+            def _create_socket(self, timeout: Any) -> Any:
+                return StandInSocket(socket.create_connection((self.host, self.port), timeout))
+
+        return StandInPOP3
+
+
+def test_stand_in_socket_is_closed_like_the_stdlib(
+    mod: ModuleType, fake_pop3: StartServer, clients: list[Any]
+) -> None:
+    server = fake_pop3(session((b"QUIT", b"+OK bye\r\n")))
+    pop = StandIn.of(mod.POP3)(*server.address, timeout=TIMEOUT)
+    clients.append(pop)
+    assert pop.quit() == b"+OK bye"
+    assert pop.sock is None
+    server.join()
+
+
+def test_stand_in_socket_refused_greeting(fake_pop3: StartServer) -> None:
+    """The greeting's error_proto reaches the caller, and the stand-in is closed (the stdlib
+    leaves it open)."""
+    server = fake_pop3(session(greeting=b"-ERR go away\r\n"))
+    with pytest.raises(mw_poplib.error_proto) as info:
+        StandIn.of(mw_poplib.POP3)(*server.address, timeout=TIMEOUT)
+    assert info.value.args == (b"-ERR go away",)
+    server.join()
+
+
+def test_patching_getline_on_the_class_is_honoured(
+    mod: ModuleType, fake_pop3: StartServer, connect: Connect
+) -> None:
+    """``mock.patch.object(POP3, "_getline", ...)`` sees every line, as with the stdlib: the
+    block path must notice a patched class, not compare the class with itself."""
+    server = fake_pop3(session((b"RETR 1", MESSAGE)))
+    pop = connect(mod.POP3, server)
+    original = mod.POP3._getline
+    seen: list[bytes] = []
+
+    def upper(self: Any) -> tuple[bytes, int]:
+        line, size = original(self)
+        seen.append(line)
+        return line.upper(), size
+
+    with mock.patch.object(mod.POP3, "_getline", upper):
+        if mod is mw_poplib:
+            assert not pop._bulk_reads()
+        resp, lines, octets = pop.retr(1)
+    assert resp == b"+OK 120 OCTETS"
+    assert lines == [line.upper() for line in MESSAGE_LINES]
+    assert octets == MESSAGE_OCTETS
+    assert seen == MESSAGE.split(b"\r\n")[:-1]
+    if mod is mw_poplib:
+        assert pop._bulk_reads()
+    finish(pop, server)
+
+
 @pytest.mark.parametrize(
     ("reply", "message"),
     [
@@ -739,6 +831,28 @@ def test_line_deadline_deviation(mod: ModuleType, fake_pop3: StartServer, connec
     else:
         assert pop.noop() == b"+OK slowly"
         assert time.monotonic() - started > 0.3
+    finish(pop, server)
+
+
+def test_steady_slow_listing_is_not_cut_off(
+    mod: ModuleType, fake_pop3: StartServer, connect: Connect
+) -> None:
+    """A server that streams a listing slowly, a complete line at a time, takes longer than
+    the timeout in all, but every line comes within it: the block path waits for each line,
+    as readline does, and does not ask for a minimum throughput."""
+    reply: list[Any] = [b"+OK listing\r\n"]
+    for number in range(1, 9):
+        reply += [Pause(0.1), b"%d %d\r\n" % (number, 100 * number)]
+    reply.append(b".\r\n")
+    server = fake_pop3(session((b"LIST", reply)))
+    pop = connect(mod.POP3, server, timeout=0.5)
+    if mod is mw_poplib:
+        assert pop._bulk_reads()
+    started = time.monotonic()
+    resp, lines, _ = pop.list()
+    assert time.monotonic() - started > 0.5
+    assert resp == b"+OK listing"
+    assert lines == [b"%d %d" % (n, 100 * n) for n in range(1, 9)]
     finish(pop, server)
 
 

@@ -279,6 +279,41 @@ def test_peek_lines_most() -> None:
 
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=12),
+    st.lists(st.integers(0, 400), max_size=12),
+    st.sampled_from([1, 3, 8, 64, 1 << 16]),
+    st.sampled_from([16, 64, 4096]),
+)
+def test_peek_lines_returns_the_most_complete_lines(
+    lines: list[bytes], cuts: list[int], most: int, bufsize: int
+) -> None:
+    """Whatever the chunking, each peek is a prefix of what is left, made of complete lines:
+    every complete line buffered within ``most`` bytes, or else just the first line. A long
+    partial line is scanned only once across receives, so this also checks that a rescan
+    starts in the right place."""
+    data = b"".join(line + b"\n" for line in lines) + b"partial"
+    reader = Reader(FakeSource(split_at(data, [c % (len(data) + 1) for c in cuts])), bufsize)
+    pos = 0
+    while True:
+        try:
+            got = reader.peek_lines(1 << 20, None, most)
+        except ConnectionClosed as closed:
+            assert closed.partial == b"partial"
+            break
+        buffered = reader.buffered()
+        assert got == data[pos : pos + len(got)]
+        assert got.endswith(b"\n")
+        if len(got) > most:
+            assert got.index(b"\n") == len(got) - 1  # one line, longer than most
+        else:
+            assert b"\n" not in data[pos + len(got) : pos + min(buffered, most)]
+        reader.consume(len(got))
+        pos += len(got)
+    assert pos == len(data) - len(b"partial")
+
+
 def test_peek_lines_line_too_long() -> None:
     """A partial line already past the limit fails at once; one exactly at it waits, as
     readline(maxline + 1) would (a complete over-long line is the parser's to reject)."""

@@ -40,9 +40,12 @@ def check_command(line: Union[str, bytes]) -> None:
         raise ValueError("POP3 command lines must not contain CR, LF or NUL characters")
 
 
-def apop_digest(welcome: bytes, secret: bytes) -> Optional[str]:
-    """The APOP digest for ``secret``, or None when the greeting has no timestamp."""
-    match = TIMESTAMP.match(welcome)
+def apop_digest(
+    welcome: bytes, secret: bytes, timestamp: re.Pattern[bytes] = TIMESTAMP
+) -> Optional[str]:
+    """The APOP digest for ``secret``, or None when ``timestamp`` (whose group 1 is the
+    timestamp) does not match the greeting."""
+    match = timestamp.match(welcome)
     if not match:
         return None
     import hashlib  # only APOP needs it, and it is costly to import
