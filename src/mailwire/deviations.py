@@ -217,6 +217,36 @@ DEVIATIONS += (
         ),
     ),
     Deviation(
+        id="imap-blank-line-limit",
+        module="imaplib",
+        summary=(
+            "Stray blank lines between responses, and after a literal inside an open "
+            "parenthesis, are skipped up to 16 in a row; the 17th raises IMAP4.abort "
+            "('unexpected response: b\'\'') where the newest stdlib skips any number."
+        ),
+        reason=(
+            "Each blank line arrives in time and takes no memory, so neither the timeout nor a "
+            "limit would ever stop a server that sends them for ever: the client would loop "
+            "indefinitely. No real server sends more than one or two."
+        ),
+    ),
+    Deviation(
+        id="imap-auth-cancel",
+        module="imaplib",
+        summary=(
+            "When no answer can be made to an AUTHENTICATE challenge (it is not base64, or the "
+            "authobject raises), mailwire sends '*' to cancel and reads the server's reply "
+            "before the exception propagates. A malformed challenge raises IMAP4.error, which "
+            "is also the binascii.Error the stdlib raises."
+        ),
+        reason=(
+            "The stdlib leaves the server waiting for the answer, so the next command is taken "
+            "as the answer and its reply is mismatched: the connection is out of step. A "
+            "hostile challenge should raise the module's own error; being a binascii.Error "
+            "too keeps existing except clauses working."
+        ),
+    ),
+    Deviation(
         id="imap-starttls-buffered-plaintext",
         module="imaplib",
         summary=(

@@ -21,6 +21,7 @@ import sys
 import time
 import warnings
 from collections import deque
+from socket import timeout as _SocketTimeout
 
 from . import transport
 from ._compat import MARKER, StdlibBase, inherit_from_stdlib
@@ -271,6 +272,15 @@ class IMAP4:
 
     def __exit__(self, *args: Any) -> None:
         if self.state == "LOGOUT":
+            return
+        if self._broken is not None:
+            # LOGOUT cannot be sent on a connection out of step (its abort would replace the
+            # exception leaving the block, a timeout say): only close.
+            self.state = "LOGOUT"
+            try:
+                self.shutdown()
+            except OSError:
+                pass
             return
         try:
             self.logout()
@@ -937,7 +947,11 @@ class IMAP4:
                 if self.tagged_commands[tag]:
                     return tag
             if literator is not None:
-                literal = literator(self.continuation_response)
+                try:
+                    literal = literator(self.continuation_response)
+                except Exception:
+                    self._cancel_exchange(tag)
+                    raise
             if self.debug >= 4:
                 self._mesg("write literal size %s" % len(literal))
             try:
@@ -948,6 +962,16 @@ class IMAP4:
             if literator is None:
                 break
         return tag
+
+    def _cancel_exchange(self, tag: bytes) -> None:
+        """End an AUTHENTICATE exchange whose answer could not be made (a malformed challenge,
+        an authobject that raised): answer ``*`` (RFC 3501 6.2.2) and take the server's
+        reply, so the next command is not read as the answer."""
+        try:
+            self.send(b"*" + CRLF)
+            self._get_tagged_response(tag)
+        except (self.error, OSError):
+            pass  # the exception being handled is the one to report
 
     def _command_complete(self, name: str, tag: bytes) -> tuple[str, Any]:
         logout = name == "LOGOUT"
@@ -993,13 +1017,9 @@ class IMAP4:
     ) -> Optional[bytes]:
         """Store the response whose first line is ``resp``; ``reader`` is mailwire's reader
         when the fast path applies (so the rest of the response need not ask again)."""
-        blank = 0
-        while not resp:
-            # Some servers send stray empty lines between responses; skip a few.
-            blank += 1
-            if blank > _MAX_BLANK_LINES:
-                raise self.abort("unexpected response: %r" % resp)
-            resp = self._get_line()
+        if not resp:
+            # Some servers send stray empty lines between responses.
+            resp = self._skip_blank_lines(resp)
         first = resp[:1]
         if first == b"*":
             parts = _resp.untagged_parts(resp)
@@ -1032,6 +1052,18 @@ class IMAP4:
             self._mesg("%s response: %r" % (typ, dat))
         return resp
 
+    def _skip_blank_lines(self, line: bytes) -> bytes:
+        """The first non-empty line from ``line`` on. Up to ``_MAX_BLANK_LINES`` in a row are
+        skipped; more abort, so an endless run of them cannot keep the client for ever (each
+        arrives in time, so no timeout would)."""
+        for _ in range(_MAX_BLANK_LINES):
+            if line:
+                return line
+            line = self._get_line()
+        if line:
+            return line
+        raise self.abort("unexpected response: %r" % line)
+
     def _read_literals(
         self, typ: str, dat: bytes, reader: Optional[transport.Reader] = None
     ) -> bytes:
@@ -1046,8 +1078,11 @@ class IMAP4:
             if self.debug >= 4:
                 self._mesg("read literal size %s" % size)
             limit = _MAXLITERAL
-            if size > limit:
-                self._broken = "literal of %d bytes exceeds the limit of %d" % (size, limit)
+            if size > limit or size >= _resp.HUGE_SIZE:
+                shown = "%d" % size if size < _resp.HUGE_SIZE else "10**%d or more" % (
+                    _resp.SIZE_DIGITS
+                )
+                self._broken = "literal of %s bytes exceeds the limit of %d" % (shown, limit)
                 raise self.abort(self._broken)
             if reader is not None:
                 if size <= reader.buffered():
@@ -1061,13 +1096,19 @@ class IMAP4:
                     if len(data) < size:
                         raise self.abort("socket error: EOF")
             else:
-                data = self.read(size)
+                try:
+                    data = self.read(size)
+                except _SocketTimeout:
+                    # Part of the literal may have been read: whatever comes next is not a
+                    # response, whoever called (APPEND's wait for "+", an Idler, a subclass).
+                    self._broken = "connection out of sync: a literal read timed out"
+                    raise
             self._append_untagged(typ, (dat, data))
             header.append(dat)
             dat = self._read_line(reader) if reader is not None else self._get_line()
             if not dat and _resp.open_parens(header) > 0:
-                # A stray blank line inside a parenthesized response (gh-88574).
-                dat = self._get_line()
+                # Stray blank lines inside a parenthesized response (gh-88574).
+                dat = self._skip_blank_lines(dat)
             size = _resp.literal_size(dat)
         self._append_untagged(typ, dat)
         return dat
@@ -1400,7 +1441,15 @@ class _Authenticator:
     def decode(self, inp: Any) -> bytes:
         if not inp:
             return b""
-        return binascii.a2b_base64(inp)
+        try:
+            return binascii.a2b_base64(inp)
+        except binascii.Error as exc:
+            raise _BadChallenge("malformed AUTHENTICATE challenge: %s" % exc) from None
+
+
+class _BadChallenge(IMAP4.error, binascii.Error):
+    """A challenge that is not base64: an ``IMAP4.error``, and still the ``binascii.Error``
+    the stdlib raises, for callers that catch that."""
 
 
 class _Utf8Literal:

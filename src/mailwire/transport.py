@@ -502,7 +502,13 @@ class Reader:
             self._grow(self._max)
         elif self._start and len(self._buf) - self._end < max(want - pending, len(self._buf) // 2):
             self._compact()
-        return self._fill(self._front_deadline())
+        deadline = self._front_deadline()
+        if deadline is not None and not deadline.quantum:
+            # A block parser gathering a large response (a literal, up to the buffer's size)
+            # is held to what read_bounded asks of a literal: 64 KiB per window, not the
+            # whole response within one. A trickled line still gets no more than one window.
+            deadline.quantum = PROGRESS_QUANTUM
+        return self._fill(deadline)
 
     def pending(self) -> tuple[bytearray, memoryview, int, int]:
         """The buffer, a memoryview of it and the bounds of the bytes received but not handed

@@ -12,6 +12,7 @@ oracle for random response streams.
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import copy
 import hmac
@@ -601,6 +602,44 @@ def test_timeout_desync_deviation(
             client.noop()
 
 
+def test_literal_timeout_outside_the_block_path_breaks_the_connection(
+    imap_server: StartServer, connect: Connect
+) -> None:
+    """A literal cut short by a timeout while the line-by-line path reads (here: IDLE waiting
+    for its "+") leaves the rest in flight, looking like responses: every later command must
+    abort, not read it as its answer."""
+    stall = [
+        b"* 1 FETCH (BODY[] {40}\r\nabcde",
+        Pause(0.6),
+        b"\r\n* 77 EXISTS\r\n0123456789012345678901234)\r\n",
+    ]
+    client, _ = open_client(imap_server, connect, state=AUTH, handlers={"IDLE": stall})
+    client.sock.settimeout(0.2)
+    with pytest.raises(socket.timeout), client.idle():
+        pass
+    sent: list[bytes] = []
+    client.send = sent.append
+    with pytest.raises(mw.IMAP4.abort):
+        client.noop()
+    assert sent == []
+    assert client.response("EXISTS") == ("EXISTS", [None])
+
+
+def test_timeout_leaves_a_with_block_unchanged(
+    mod: ModuleType, imap_server: StartServer
+) -> None:
+    """The timeout that ends a ``with`` block is what the caller sees; LOGOUT, which cannot
+    be sent on a connection out of step, does not replace it with an abort."""
+    server = imap_server({"NOOP": [b"* 1 EXISTS\r\n", Pause(0.6), b"{tag} OK done\r\n"]})
+    with pytest.raises(socket.timeout), mod.IMAP4(*server.address, timeout=0.2) as client:
+        client.noop()
+    if mod is mw:
+        assert client.state == "LOGOUT"
+        server.join()  # the connection was closed
+    else:
+        client.shutdown()
+
+
 IMAP_DEVIATIONS_TESTED = {
     # id: the tests here that show the difference
     "imap-broken-after-timeout": "test_timeout_desync_deviation, "
@@ -611,6 +650,8 @@ IMAP_DEVIATIONS_TESTED = {
     "imap-control-chars": "test_refused_before_sending",
     "imap-utf8-append": "test_utf8_mode",
     "line-deadline": "test_line_deadline_deviation",
+    "imap-blank-line-limit": "test_blank_line_limit_deviation",
+    "imap-auth-cancel": "test_malformed_challenge_cancels_the_exchange",
 }
 
 
@@ -985,6 +1026,41 @@ def test_authenticate_failures(
         client.authenticate("METHOD", lambda challenge: None)
     assert str(info.value) == message
     assert client.state == "NONAUTH"
+
+
+@pytest.mark.parametrize("fault", ["challenge", "authobject"])
+def test_malformed_challenge_cancels_the_exchange(
+    imap_server: StartServer, connect: Connect, fault: str
+) -> None:
+    """imap-auth-cancel: when no answer can be made to a challenge (it is not base64, or the
+    authobject raised), mailwire answers "*" and reads the server's reply before the error
+    propagates; the stdlib leaves the server waiting, so the next command goes to it as the
+    answer. A malformed challenge raises IMAP4.error, which is also the binascii.Error the
+    stdlib raises."""
+
+    def authenticate(session: Session, command: Command) -> None:
+        session.continuation(b"!!!not base64" if fault == "challenge" else b"")
+        answer = session.readline()
+        session.state["answer"] = answer
+        session.tagged(command, "BAD" if answer == b"*" else "OK", "done")
+
+    client, server = open_client(
+        imap_server, connect, state="NONAUTH", handlers={"AUTHENTICATE": authenticate}
+    )
+
+    def authobject(challenge: bytes) -> bytes:
+        raise KeyError("no credentials")
+
+    expected: type[Exception] = mw.IMAP4.error if fault == "challenge" else KeyError
+    with pytest.raises(expected) as info:
+        client.authenticate("XTEST", authobject if fault == "authobject" else lambda c: b"x")
+    if fault == "challenge":
+        assert isinstance(info.value, binascii.Error)
+        assert "malformed AUTHENTICATE challenge" in str(info.value)
+    assert server.session is not None and server.session.state["answer"] == b"*"
+    assert client.state == "NONAUTH"
+    assert client.tagged_commands == {}
+    assert client.noop() == ("OK", [b"NOOP completed"])
 
 
 CRAM_CHALLENGE = b"<1896.697170952@postoffice.example.net>"
@@ -1379,6 +1455,63 @@ def test_blank_line_after_literal(imap_server: StartServer, connect: Connect) ->
     assert client.fetch("1", "(BODY[HEADER])") == (
         "OK", [(b"1 (BODY[HEADER] {13}", b"Subject: test"), b")"],
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("digits", "result"),
+    [("0" * 5000 + "3", "abc"), ("9" * 5000, None), ("1" + "0" * 18, None)],
+    ids=["leading-zeros", "huge", "ten-to-the-18"],
+)
+def test_literal_size_of_many_digits(
+    imap_server: StartServer, connect: Connect, digits: str, result: Optional[str]
+) -> None:
+    """A size is a number however many digits it has (int() alone refuses more than 4300),
+    and one that is far too large aborts and breaks the connection like any over the limit."""
+    reply = b"* 1 FETCH (BODY[] {%s}\r\nabc)\r\n" % digits.encode()
+    client, _ = open_client(imap_server, connect, handlers={"FETCH": ok(reply)})
+    if result is not None:
+        assert client.fetch("1", "(BODY[])") == (
+            "OK", [(b"1 (BODY[] {%s}" % digits.encode(), result.encode()), b")"],
+        )  # fmt: skip
+        assert client.noop()[0] == "OK"
+        return
+    with pytest.raises(mw.IMAP4.abort) as info:
+        client.fetch("1", "(BODY[])")
+    assert "literal of 10**18 or more bytes exceeds the limit" in str(info.value)
+    with pytest.raises(mw.IMAP4.abort):
+        client.noop()
+
+
+def test_blank_lines_after_literal(imap_server: StartServer, connect: Connect) -> None:
+    """Inside an open parenthesis every stray blank line after a literal is skipped."""
+    reply = b"* 1 FETCH (BODY[HEADER] {13}\r\nSubject: test\r\n\r\n\r\n)\r\n"
+    client, _ = open_client(imap_server, connect, handlers={"FETCH": ok(reply)})
+    assert client.fetch("1", "(BODY[HEADER])") == (
+        "OK", [(b"1 (BODY[HEADER] {13}", b"Subject: test"), b")"],
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("where", ["between", "after-literal"])
+def test_blank_line_limit_deviation(
+    imap_server: StartServer, connect: Connect, where: str
+) -> None:
+    """imap-blank-line-limit: 16 stray blank lines in a row are skipped, the 17th aborts."""
+    head = b"* 1 FETCH (BODY[] {3}\r\nabc" if where == "after-literal" else b""
+    tail = b")\r\n" if where == "after-literal" else b""
+    replies = {
+        count: head + b"\r\n" * count + tail + b"* 2 EXISTS\r\n"
+        for count in (mw._MAX_BLANK_LINES, mw._MAX_BLANK_LINES + 1)
+    }
+    answers = iter((ok(replies[16]), ok(replies[17])))
+
+    def noop(session: Session, command: Command) -> None:
+        next(answers)(session, command)
+
+    client, _ = open_client(imap_server, connect, state=AUTH, handlers={"NOOP": noop})
+    assert client.noop()[0] == "OK"
+    assert client.response("EXISTS") == ("EXISTS", [b"2"])
+    with pytest.raises(mw.IMAP4.abort):
+        client.noop()
 
 
 LIST_LITERALS = (

@@ -654,6 +654,27 @@ def test_bulk_read_progress_quantum(clock: FakeClock) -> None:
         Reader(trickle).read_bounded(10, 10)
 
 
+def test_block_receive_progress_quantum(clock: FakeClock) -> None:
+    """A block parser gathering a large response with receive() is held to the same rule as
+    read_bounded: each window must bring a quantum, not the whole response."""
+    quantum = transport.PROGRESS_QUANTUM
+    total = 4 * quantum
+    clock.per_byte = 0.2 / quantum
+    steady = FakeSource([b"q" * quantum] * 4, timeout=0.3, clock=clock)
+    reader = Reader(steady)
+    reader.pending()
+    while reader.buffered() < total:
+        assert reader.receive(total) > 0
+    assert clock.now - 1000.0 == pytest.approx(0.8)
+    clock.per_byte = 0.0
+    clock.step = 0.2
+    trickle = Reader(FakeSource([b"q"] * 10, timeout=0.3, clock=clock))
+    trickle.pending()
+    with pytest.raises(socket.timeout):
+        while True:
+            trickle.receive(100)
+
+
 def test_source_timeout_is_propagated_and_data_kept() -> None:
     source = FakeSource([b"par", socket.timeout("timed out"), b"tial\n"], timeout=5.0)
     reader = Reader(source)

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from typing import Any, Optional
 
 __all__ = [
+    "HUGE_SIZE",
+    "SIZE_DIGITS",
     "Continuation",
     "Literal",
     "Response_code",
@@ -58,12 +60,17 @@ RUN_BLOCK = 64 * 1024
 _RUN_END = re.compile(rb"\r\n(?!\* [0-9]+ FETCH [^\r\n])")
 _RUN_START = re.compile(rb"\* [0-9]+ FETCH [^\r\n]")
 
-#: ``* n FETCH (... {size}`` followed by CRLF: a FETCH response whose line announces a literal.
 #: CPython's shared one-byte ``bytes`` objects, which a one-byte slice returns (as the stdlib's
 #: ``line[:-2]`` does for a ``)`` trailer); ``bytes((i,))`` would make new ones.
 _ALL_BYTES = bytes(range(256))
 _BYTES = [_ALL_BYTES[i : i + 1] for i in range(256)]
-_LITERAL_HEAD = re.compile(rb"\* ([0-9]+) FETCH ([^\r\n]*\{([0-9]+)\})\r\n")
+#: Literal sizes longer than this many digits are left to :func:`literal_size`.
+SIZE_DIGITS = 18
+#: What :func:`literal_size` returns for a size of more than ``SIZE_DIGITS`` significant
+#: digits: a lower bound, far over any literal limit.
+HUGE_SIZE: int = 10**SIZE_DIGITS
+#: ``* n FETCH (... {size}`` followed by CRLF: a FETCH response whose line announces a literal.
+_LITERAL_HEAD = re.compile(rb"\* ([0-9]+) FETCH ([^\r\n]*\{([0-9]{1,18})\})\r\n")
 
 
 def tagged_pattern(tagpre: bytes) -> re.Pattern[bytes]:
@@ -92,6 +99,12 @@ def literal_size(data: bytes) -> Optional[int]:
     digits = data[brace + 1 : -1]
     if brace < 0 or not digits.isdigit():
         return None
+    if len(digits) > SIZE_DIGITS:
+        # int() refuses more than 4300 digits (3.11+); leading zeros change nothing, and a
+        # size that is still this long is over any limit.
+        digits = digits.lstrip(b"0") or b"0"
+        if len(digits) > SIZE_DIGITS:
+            return HUGE_SIZE
     return int(digits)
 
 
