@@ -1,10 +1,14 @@
-"""POP3 client workloads: the same work through three clients.
+"""POP3 client workloads: the same work through four clients.
 
 - ``stdlib``: the running interpreter's ``poplib``;
 - ``mailwire``: ``mailwire.poplib`` (same API, so the same code drives both);
 - ``raw``: the floor. It sends the same commands over a plain blocking socket and reads the
   same bytes with large ``recv_into`` calls into one buffer until the reply's terminator, with
   no parsing and no line splitting.
+- ``minimal``: the least a client can do and still return poplib's ``(response, lines,
+  octets)``: the raw client's receives, then one regex pass that finds the dot-stuffed lines
+  and one ``splitlines``. No limits, no deadlines, no checks beyond the digest's. It shows how
+  much of the gap between mailwire and raw is the result itself (workload ``a`` only).
 
 Workloads (parameters come from the runner):
 
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import importlib
 import mmap
+import re
 import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -42,6 +47,7 @@ RAW_BATCH_BYTES = 1 << 20
 RAW_BUFFER = 4 << 20
 
 _TERMINATOR = b"\r\n.\r\n"
+_DOT_LINE = re.compile(rb"\n\.")
 _CRLF = b"\r\n"
 
 
@@ -57,30 +63,34 @@ def _library_client(module_name: str, params: Mapping[str, Any], meter: Meter) -
 
 def library_many(module_name: str) -> ClientFn:
     def many(params: Mapping[str, Any], meter: Meter) -> str:
-        client = _library_client(module_name, params, meter)
-        retr = client.retr
-        digest = LinesDigest()
-        batch: list[Any] = []
-        meter.start()
-        client.user(params["user"])
-        client.pass_(params["password"])
-        for number in range(1, params["count"] + 1):
-            batch.append(retr(number))
-            if len(batch) == BATCH:
-                meter.pause()
-                digest.add_all(batch)
-                meter.resume()
-                batch.clear()
-        meter.pause()
-        digest.add_all(batch)
-        meter.resume()
-        batch.clear()
-        meter.stop()
-        client.quit()
-        return digest.hexdigest()
+        return _retr_each(_library_client(module_name, params, meter), params, meter)
 
     many.__name__ = f"library_many[{module_name}]"
     return many
+
+
+def _retr_each(client: Any, params: Mapping[str, Any], meter: Meter) -> str:
+    """Workload a with anything that has poplib's user, pass_, retr and quit."""
+    retr = client.retr
+    digest = LinesDigest()
+    batch: list[Any] = []
+    meter.start()
+    client.user(params["user"])
+    client.pass_(params["password"])
+    for number in range(1, params["count"] + 1):
+        batch.append(retr(number))
+        if len(batch) == BATCH:
+            meter.pause()
+            digest.add_all(batch)
+            meter.resume()
+            batch.clear()
+    meter.pause()
+    digest.add_all(batch)
+    meter.resume()
+    batch.clear()
+    meter.stop()
+    client.quit()
+    return digest.hexdigest()
 
 
 def library_one(module_name: str) -> ClientFn:
@@ -195,15 +205,70 @@ def raw_one(params: Mapping[str, Any], meter: Meter) -> str:
     return digest.hexdigest()
 
 
+# --- minimal client: the result shape and nothing else ----------------------------------------
+
+
+class MinimalPOP3(RawPOP3):
+    """The raw client's receives, and ``retr`` results built as cheaply as CPython allows."""
+
+    def __init__(self, host: str, port: int, capacity: int = RAW_BUFFER) -> None:
+        super().__init__(host, port, capacity)
+
+    def user(self, name: str) -> None:
+        self.command(b"USER %s\r\n" % name.encode())
+
+    def pass_(self, password: str) -> None:
+        self.command(b"PASS %s\r\n" % password.encode())
+
+    def quit(self) -> None:
+        self.close()
+
+    def retr(self, number: int) -> tuple[bytes, list[bytes], int]:  # type: ignore[override]
+        end = RawPOP3.retr(self, number, 0)
+        data = self.view[:end].tobytes()
+        status = data.index(b"\n") + 1
+        # Each "\n." starts a dotted line: ".." is stuffed (drop one dot), "." ends the body.
+        pieces = []
+        piece = status
+        for mark in _DOT_LINE.finditer(data, status - 1):
+            cut = mark.start() + 1
+            if data[cut + 1] != 0x2E:
+                break
+            pieces.append(data[piece:cut])
+            piece = cut + 1
+        pieces.append(data[piece : end - 3])  # up to the body's last CRLF
+        body = b"".join(pieces)
+        return data[: status - 2], body.splitlines(), len(body)
+
+
+def minimal_many(params: Mapping[str, Any], meter: Meter) -> str:
+    return _retr_each(MinimalPOP3(params["host"], params["port"]), params, meter)
+
+
+def minimal_one(params: Mapping[str, Any], meter: Meter) -> str:
+    client = MinimalPOP3(params["host"], params["port"], params["size"] * 9 // 8 + RAW_BUFFER)
+    client.user(params["user"])
+    client.pass_(params["password"])
+    meter.start()
+    response, lines, octets = client.retr(1)
+    meter.stop()
+    digest = LinesDigest()
+    digest.add(response, lines, octets)
+    client.quit()
+    return digest.hexdigest()
+
+
 WORKLOADS: dict[str, dict[str, ClientFn]] = {
     "a": {
         "stdlib": library_many("poplib"),
         "mailwire": library_many("mailwire.poplib"),
         "raw": raw_many,
+        "minimal": minimal_many,
     },
     "b": {
         "stdlib": library_one("poplib"),
         "mailwire": library_one("mailwire.poplib"),
         "raw": raw_one,
+        "minimal": minimal_one,
     },
 }

@@ -41,7 +41,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 SRC = REPO / "src"
 
-IMPLS = ("stdlib", "mailwire", "raw")
+IMPLS = ("stdlib", "mailwire", "raw", "minimal")
 #: With ``--base-src``: mailwire from another source tree (say, a worktree of an older commit),
 #: run interleaved with the others, so two versions are compared under the same load.
 BASE = "base"
@@ -123,8 +123,8 @@ SUITES: dict[str, Suite] = {
             f"--size={p['size']}",
             f"--seed={seed}",
         ],
-        modules={"stdlib": "poplib", "mailwire": "mailwire.poplib", "raw": None},
-        expected_key={"stdlib": "lines", "mailwire": "lines", "raw": "wire"},
+        modules={"stdlib": "poplib", "mailwire": "mailwire.poplib", "raw": None, "minimal": None},
+        expected_key={"stdlib": "lines", "mailwire": "lines", "raw": "wire", "minimal": "lines"},
         workloads={
             "a": Workload(
                 _pop3_many,
@@ -402,6 +402,8 @@ def ratios(results: Mapping[str, Mapping[str, Any]], target: float) -> dict[str,
         "paired_stdlib_over_mailwire_cpu": statistics.median(paired) if paired else None,
         "paired_stdlib_over_mailwire_cpu_range": [min(paired), max(paired)] if paired else None,
         "mailwire_over_raw_cpu": _ratio(cpu.get("mailwire"), cpu.get("raw")),
+        "mailwire_over_minimal_cpu": _ratio(cpu.get("mailwire"), cpu.get("minimal")),
+        "stdlib_over_minimal_cpu": _ratio(cpu.get("stdlib"), cpu.get("minimal")),
         "stdlib_over_raw_cpu": _ratio(cpu.get("stdlib"), cpu.get("raw")),
         "target_stdlib_over_mailwire_cpu": target,
     }
@@ -486,6 +488,11 @@ def print_report(report: Mapping[str, Any]) -> None:
             f"mailwire/raw CPU = {_fmt(q['mailwire_over_raw_cpu'], '.2f')}",
             f"stdlib/raw CPU = {_fmt(q['stdlib_over_raw_cpu'], '.2f')}",
         ]
+        if q.get("mailwire_over_minimal_cpu") is not None:
+            parts.append(
+                f"mailwire/minimal CPU = {q['mailwire_over_minimal_cpu']:.2f}; "
+                f"stdlib/minimal CPU = {_fmt(q['stdlib_over_minimal_cpu'], '.2f')}"
+            )
         if "mailwire_peak_rss_le_stdlib" in q:
             std, mw = w["results"]["stdlib"], w["results"]["mailwire"]
             parts.append(
@@ -540,8 +547,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated workloads (default: all of the suite)")
     parser.add_argument(
         "--impl",
-        default=",".join(IMPLS),
-        help="comma-separated clients from stdlib,mailwire,raw (default: all)",
+        help="comma-separated clients from stdlib,mailwire,raw and, for POP3, minimal "
+        "(default: all the suite offers)",
     )
     parser.add_argument(
         "--scale",
@@ -578,7 +585,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("--scale must be > 0 and --repeat >= 1")
     suite = SUITES[args.suite]
     workloads = _names(args.only or ",".join(suite.workloads), list(suite.workloads), "workload")
-    impls = _names(args.impl, IMPLS, "client")
+    offered = [impl for impl in IMPLS if impl in suite.modules]
+    impls = _names(args.impl or ",".join(offered), offered, "client")
     sources = {impl: SRC for impl in impls}
     if args.base_src:
         base_src = Path(args.base_src).resolve()
