@@ -247,6 +247,18 @@ DEVIATIONS += (
         ),
     ),
     Deviation(
+        id="imap-shutdown-always",
+        module="imaplib",
+        summary=(
+            "shutdown() completes on a socket that is already closed, such as after a failed "
+            "STARTTLS handshake, where the stdlib raises OSError(EBADF)."
+        ),
+        reason=(
+            "Callers shut down in cleanup handlers (imapclient does after a failed STARTTLS); "
+            "the stdlib's EBADF then replaces the certificate error the caller needed to see."
+        ),
+    ),
+    Deviation(
         id="imap-starttls-buffered-plaintext",
         module="imaplib",
         summary=(

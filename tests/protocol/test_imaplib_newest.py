@@ -15,10 +15,12 @@ import base64
 import binascii
 import contextlib
 import copy
+import errno
 import hmac
 import imaplib as std_imaplib
 import shlex
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -652,6 +654,7 @@ IMAP_DEVIATIONS_TESTED = {
     "line-deadline": "test_line_deadline_deviation",
     "imap-blank-line-limit": "test_blank_line_limit_deviation",
     "imap-auth-cancel": "test_malformed_challenge_cancels_the_exchange",
+    "imap-shutdown-always": "test_shutdown_after_failed_starttls_deviation",
 }
 
 
@@ -2073,6 +2076,29 @@ def test_starttls(mod: ModuleType, imap_server: StartServer, connect: Connect) -
     assert [(c.name, c.tls) for c in server.commands] == [
         ("CAPABILITY", False), ("STARTTLS", False), ("CAPABILITY", True), ("NOOP", True),
     ]  # fmt: skip
+
+
+def test_shutdown_after_failed_starttls_deviation(
+    mod: ModuleType, imap_server: StartServer, clients: list[Any]
+) -> None:
+    """imap-shutdown-always: after a handshake that failed (the ssl module closed the socket),
+    mailwire's shutdown() completes; the stdlib's raises OSError(EBADF), which in a cleanup
+    handler replaces the certificate error the caller needed to see."""
+    server = imap_server(
+        capabilities="IMAP4rev1 STARTTLS", starttls_context=server_ssl_context()
+    )
+    server.check_errors = False  # type: ignore[attr-defined]  # the handshake fails there too
+    client = mod.IMAP4(*server.address, timeout=TIMEOUT)
+    clients.append(client)
+    untrusting = ssl.create_default_context()  # does not know the test CA
+    with pytest.raises(ssl.SSLCertVerificationError):
+        client.starttls(untrusting)
+    if mod is mw:
+        client.shutdown()
+    else:
+        with pytest.raises(OSError) as info:
+            client.shutdown()
+        assert info.value.errno == errno.EBADF
 
 
 def test_starttls_plaintext_injection(imap_server: StartServer, connect: Connect) -> None:
