@@ -171,14 +171,23 @@ class POP3:
         resp = self._getresp()
         lines = []
         octets = 0
+        limit = _MAXRESPONSE
         line, size = self._getline()
-        while line != b".":
+        # The block path's limit, counted the same way: lines as received, "." included.
+        received = size
+        while True:
+            if received > limit:
+                self._desync = True
+                raise error_proto("response too long")
+            if line == b".":
+                break
             if line.startswith(b".."):
                 size -= 1
                 line = line[1:]
             octets += size
             lines.append(line)
             line, size = self._getline()
+            received += size
         return resp, lines, octets
 
     def _bulk_reads(self) -> bool:

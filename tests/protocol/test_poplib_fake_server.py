@@ -914,10 +914,15 @@ def test_line_too_long_desyncs(fake_pop3: StartServer, connect: Connect) -> None
     assert finish(pop, server) == [b"RETR 1"]
 
 
-def test_maxresponse(fake_pop3: StartServer, connect: Connect) -> None:
+@pytest.mark.parametrize("path", ["fast", "slow"])
+def test_maxresponse(fake_pop3: StartServer, connect: Connect, path: str) -> None:
+    """The same limit on both paths: memory stays bounded for a subclass that reads line by
+    line, or a debug level of 2, too."""
     body = b"".join(b"line %d\r\n" % i for i in range(100)) + b".\r\n"
     server = fake_pop3(session((b"RETR 1", b"+OK\r\n" + body), (b"RETR 2", b"+OK\r\n" + body)))
-    pop = connect(mw_poplib.POP3, server)
+    cls = slow_subclass(mw_poplib.POP3) if path == "slow" else mw_poplib.POP3
+    pop = connect(cls, server)
+    assert pop._bulk_reads() is (path == "fast")
     with mock.patch.object(mw_poplib, "_MAXRESPONSE", len(body)):
         assert len(pop.retr(1)[1]) == 100
     with (
@@ -925,6 +930,9 @@ def test_maxresponse(fake_pop3: StartServer, connect: Connect) -> None:
         pytest.raises(mw_poplib.error_proto, match="response too long"),
     ):
         pop.retr(2)
+    with pytest.raises(mw_poplib.error_proto) as info:
+        pop.noop()
+    assert info.value.args == (DESYNC,)
     finish(pop, server)
 
 
