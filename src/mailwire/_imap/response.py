@@ -70,7 +70,9 @@ SIZE_DIGITS = 18
 #: digits: a lower bound, far over any literal limit.
 HUGE_SIZE: int = 10**SIZE_DIGITS
 #: ``* n FETCH (... {size}`` followed by CRLF: a FETCH response whose line announces a literal.
-_LITERAL_HEAD = re.compile(rb"\* ([0-9]+) FETCH ([^\r\n]*\{([0-9]{1,18})\})\r\n")
+_LITERAL_HEAD = re.compile(
+    rb"\* ([0-9]+) FETCH ([^\r\n]*\{([0-9]{1,%d})\})\r\n" % SIZE_DIGITS
+)
 
 
 def tagged_pattern(tagpre: bytes) -> re.Pattern[bytes]:
