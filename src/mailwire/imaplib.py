@@ -21,7 +21,6 @@ import sys
 import time
 import warnings
 from collections import deque
-from socket import timeout as _SocketTimeout
 
 from . import transport
 from ._compat import MARKER, StdlibBase, inherit_from_stdlib
@@ -1098,7 +1097,7 @@ class IMAP4:
             else:
                 try:
                     data = self.read(size)
-                except _SocketTimeout:
+                except transport.SocketTimeout:
                     # Part of the literal may have been read: whatever comes next is not a
                     # response, whoever called (APPEND's wait for "+", an Idler, a subclass).
                     self._broken = "connection out of sync: a literal read timed out"

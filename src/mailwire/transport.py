@@ -52,6 +52,7 @@ __all__ = [
     "ProcessStream",
     "Reader",
     "SocketSource",
+    "SocketTimeout",
     "Source",
     "Timeout",
     "connect",
@@ -113,6 +114,11 @@ else:
     class Timeout(socket.timeout, TimeoutError):  # type: ignore[no-redef]
         """A read's time is up. On 3.9 ``socket.timeout`` is not a ``TimeoutError``; this is
         both, so ``except socket.timeout`` and ``except TimeoutError`` both catch it."""
+
+
+#: Every timeout a read can raise, ours or a plain socket's (an overridden ``read`` may use
+#: the socket directly): the base class to catch.
+SocketTimeout = socket.timeout
 
 
 def _timed_out() -> socket.timeout:
