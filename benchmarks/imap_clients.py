@@ -34,9 +34,10 @@ import importlib
 import mmap
 import socket
 from collections.abc import Mapping
+from itertools import repeat
 from typing import TYPE_CHECKING, Any
 
-from corpus import FetchDigest, WireDigest
+from corpus import FetchDigest, WireDigest, digest_in_batches
 from imap_server import FLAGS_ITEMS, RFC822_ITEMS, raw_fetch_tag
 
 if TYPE_CHECKING:  # clients.py is __main__ in the client process: do not import it twice
@@ -92,21 +93,10 @@ def library_each(module_name: str, items: str) -> ClientFn:
 
     def each(params: Mapping[str, Any], meter: Meter) -> str:
         client = _library_client(module_name, params, meter)
-        fetch = client.fetch
+        message_sets = map(str, range(1, params["count"] + 1))
         digest = FetchDigest()
-        batch: list[Any] = []
         meter.start()
-        for number in range(1, params["count"] + 1):
-            batch.append(fetch(str(number), items))
-            if len(batch) == BATCH:
-                meter.pause()
-                digest.add_all(batch)
-                meter.resume()
-                batch.clear()
-        meter.pause()
-        digest.add_all(batch)
-        meter.resume()
-        batch.clear()
+        digest_in_batches(map(client.fetch, message_sets, repeat(items)), digest, meter, BATCH)
         meter.stop()
         client.logout()
         return digest.hexdigest()

@@ -35,7 +35,7 @@ import socket
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from corpus import LinesDigest, WireDigest
+from corpus import LinesDigest, WireDigest, digest_in_batches
 
 if TYPE_CHECKING:  # clients.py is __main__ in the client process: do not import it twice
     from clients import ClientFn, Meter
@@ -71,40 +71,32 @@ def library_many(module_name: str) -> ClientFn:
 
 def _retr_each(client: Any, params: Mapping[str, Any], meter: Meter) -> str:
     """Workload a with anything that has poplib's user, pass_, retr and quit."""
-    retr = client.retr
     digest = LinesDigest()
-    batch: list[Any] = []
     meter.start()
     client.user(params["user"])
     client.pass_(params["password"])
-    for number in range(1, params["count"] + 1):
-        batch.append(retr(number))
-        if len(batch) == BATCH:
-            meter.pause()
-            digest.add_all(batch)
-            meter.resume()
-            batch.clear()
-    meter.pause()
-    digest.add_all(batch)
-    meter.resume()
-    batch.clear()
+    digest_in_batches(map(client.retr, range(1, params["count"] + 1)), digest, meter, BATCH)
     meter.stop()
+    client.quit()
+    return digest.hexdigest()
+
+
+def _retr_one(client: Any, params: Mapping[str, Any], meter: Meter) -> str:
+    """Workload b with anything that has poplib's user, pass_, retr and quit."""
+    client.user(params["user"])
+    client.pass_(params["password"])
+    meter.start()
+    response, lines, octets = client.retr(1)
+    meter.stop()
+    digest = LinesDigest()
+    digest.add(response, lines, octets)
     client.quit()
     return digest.hexdigest()
 
 
 def library_one(module_name: str) -> ClientFn:
     def one(params: Mapping[str, Any], meter: Meter) -> str:
-        client = _library_client(module_name, params, meter)
-        client.user(params["user"])
-        client.pass_(params["password"])
-        meter.start()
-        response, lines, octets = client.retr(1)
-        meter.stop()
-        digest = LinesDigest()
-        digest.add(response, lines, octets)
-        client.quit()
-        return digest.hexdigest()
+        return _retr_one(_library_client(module_name, params, meter), params, meter)
 
     one.__name__ = f"library_one[{module_name}]"
     return one
@@ -246,16 +238,8 @@ def minimal_many(params: Mapping[str, Any], meter: Meter) -> str:
 
 
 def minimal_one(params: Mapping[str, Any], meter: Meter) -> str:
-    client = MinimalPOP3(params["host"], params["port"], params["size"] * 9 // 8 + RAW_BUFFER)
-    client.user(params["user"])
-    client.pass_(params["password"])
-    meter.start()
-    response, lines, octets = client.retr(1)
-    meter.stop()
-    digest = LinesDigest()
-    digest.add(response, lines, octets)
-    client.quit()
-    return digest.hexdigest()
+    capacity = params["size"] * 9 // 8 + RAW_BUFFER
+    return _retr_one(MinimalPOP3(params["host"], params["port"], capacity), params, meter)
 
 
 WORKLOADS: dict[str, dict[str, ClientFn]] = {
