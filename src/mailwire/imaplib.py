@@ -142,7 +142,8 @@ _UTILITIES = (Flags, InternalDate, MapCRLF, Mon2num, Months)
 _CMD_LOG_LEN = 10
 _UNKNOWN = object()
 _time = time.time
-# Stray empty lines skipped before a response is declared malformed.
+# Stray empty lines in a row (between responses, or after a literal inside parentheses)
+# skipped before the response is declared malformed.
 _MAX_BLANK_LINES = 16
 
 
