@@ -1,4 +1,4 @@
-"""IMAP client workloads: the same work through three clients.
+"""IMAP client workloads: the same work through three clients (four on ``d``).
 
 - ``stdlib``: the running interpreter's ``imaplib``;
 - ``mailwire``: ``mailwire.imaplib`` (same API, so the same code drives both);
@@ -6,6 +6,11 @@
   with large ``recv_into`` calls into one buffer until the tagged completion line. It honours
   literals and nothing else: where a line ends in ``{n}`` it skips the next ``n`` bytes, so it
   reads exactly the bytes a real client reads, but it never splits lines or parses a response.
+- ``minimal`` (``d`` only): the least a client can do and still return imaplib's ``(typ,
+  data)`` for one message's ``(RFC822)``: the raw client's receives, one regex match for the
+  ``* n FETCH (... {size}`` line, two slices and a check of the tagged line. No limits, no
+  state, no untagged-response bookkeeping. It shows how much of the gap between mailwire and
+  raw on ``d`` is the result itself.
 
 Workloads (parameters come from the runner; ``fetch`` says which pattern, as for the server):
 
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import importlib
 import mmap
+import re
 import socket
 from collections.abc import Mapping
 from itertools import repeat
@@ -253,6 +259,50 @@ def raw_each(items: bytes) -> ClientFn:
     return each
 
 
+# --- minimal client: the result shape and nothing else ----------------------------------------
+
+_FETCH_HEAD = re.compile(rb"\* ([0-9]+) FETCH ([^\r\n]*\{([0-9]+)\})\r\n")
+
+
+class MinimalIMAP(RawIMAP):
+    """The raw client's receives, and one-literal ``fetch`` results built as cheaply as
+    CPython allows."""
+
+    def fetch(self, message_set: str, items: str) -> tuple[str, list[Any]]:  # type: ignore[override]
+        self.commands += 1
+        tag = b"M%d" % self.commands
+        line = b"%s FETCH %s %s\r\n" % (tag, message_set.encode(), items.encode())
+        self.sock.sendall(line)
+        end = self.read_reply(0, tag)
+        buf, view = self.buf, self.view
+        head = _FETCH_HEAD.match(buf, 0, end)
+        if head is None:
+            raise RuntimeError(f"not a one-literal FETCH reply: {buf[:80]!r}")
+        body = head.end()
+        after = body + int(head.group(3))
+        crlf = buf.find(_CRLF, after, end)
+        # read_reply saw the tagged OK; what follows the trailer line must be that line.
+        if buf[crlf + 2 : crlf + 3 + len(tag)] != tag + b" ":
+            raise RuntimeError("more than one response before the tagged line")
+        literal = (head.group(1) + b" " + head.group(2), view[body:after].tobytes())
+        return "OK", [literal, view[after:crlf].tobytes()]
+
+    def logout(self) -> None:
+        self.close()
+
+
+def minimal_each(params: Mapping[str, Any], meter: Meter) -> str:
+    client = MinimalIMAP(params["host"], params["port"], RAW_BUFFER)
+    client.login(params)
+    message_sets = map(str, range(1, params["count"] + 1))
+    digest = FetchDigest()
+    meter.start()
+    digest_in_batches(map(client.fetch, message_sets, repeat(_RFC822)), digest, meter, BATCH)
+    meter.stop()
+    client.logout()
+    return digest.hexdigest()
+
+
 _RFC822 = RFC822_ITEMS.decode()
 _FLAGS = FLAGS_ITEMS.decode()
 
@@ -266,6 +316,7 @@ WORKLOADS: dict[str, dict[str, ClientFn]] = {
         "stdlib": library_each("imaplib", _RFC822),
         "mailwire": library_each("mailwire.imaplib", _RFC822),
         "raw": raw_each(RFC822_ITEMS),
+        "minimal": minimal_each,
     },
     "e": {
         "stdlib": library_once("imaplib", "1", _RFC822),

@@ -62,6 +62,9 @@ class Workload:
     describe: Callable[[Mapping[str, Any]], str]
     #: The stdlib/mailwire CPU ratio mailwire aims for on this workload.
     target: float = TARGET_SPEEDUP
+    #: Clients of the suite that have no function for this workload (``minimal`` exists
+    #: only where a bare result shape is worth measuring).
+    lacks: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -140,8 +143,8 @@ SUITES: dict[str, Suite] = {
         name="imap",
         server_script="imap_server.py",
         server_args=_imap_server_args,
-        modules={"stdlib": "imaplib", "mailwire": "mailwire.imaplib", "raw": None},
-        expected_key={"stdlib": "data", "mailwire": "data", "raw": "wire"},
+        modules={"stdlib": "imaplib", "mailwire": "mailwire.imaplib", "raw": None, "minimal": None},
+        expected_key={"stdlib": "data", "mailwire": "data", "raw": "wire", "minimal": "data"},
         workloads={
             "c": Workload(
                 _imap_range,
@@ -149,6 +152,7 @@ SUITES: dict[str, Suite] = {
                     f"fetch('1:*', '(RFC822)') of {p['count']:,} messages of {_size(p['size'])}"
                 ),
                 target=1.8,
+                lacks=frozenset({"minimal"}),
             ),
             "d": Workload(
                 _imap_single,
@@ -162,11 +166,13 @@ SUITES: dict[str, Suite] = {
                 _imap_literal,
                 lambda p: f"fetch('1', '(RFC822)') of one {_size(p['size'])} message",
                 target=1.0,
+                lacks=frozenset({"minimal"}),
             ),
             "f": Workload(
                 _imap_flags,
                 lambda p: f"fetch('1:*', '(UID FLAGS RFC822.SIZE)') over {p['count']:,} messages",
                 target=8.0,
+                lacks=frozenset({"minimal"}),
             ),
         },
     ),
@@ -547,7 +553,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated workloads (default: all of the suite)")
     parser.add_argument(
         "--impl",
-        help="comma-separated clients from stdlib,mailwire,raw and, for POP3, minimal "
+        help="comma-separated clients from stdlib,mailwire,raw and minimal (POP3, IMAP d) "
         "(default: all the suite offers)",
     )
     parser.add_argument(
@@ -651,7 +657,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.timeout,
             server_cpus,
         )
-        runs: dict[str, list[dict[str, Any]]] = {impl: [] for impl in runnable}
+        clients = [impl for impl in runnable if _client(impl) not in workload.lacks]
+        runs: dict[str, list[dict[str, Any]]] = {impl: [] for impl in clients}
         try:
             client_params = {
                 **params,
@@ -662,7 +669,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "seed": args.seed,
             }
             for rep in range(1, args.repeat + 1):
-                for impl in runnable:
+                for impl in clients:
                     result = run_client(
                         suite.name,
                         name,
@@ -687,6 +694,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         expected = server.info["expected"]
         results: dict[str, Any] = {}
         for impl in impls:
+            if _client(impl) in workload.lacks:
+                continue
             if impl in runs:
                 results[impl] = summarise(
                     runs[impl], expected[suite.expected_key[_client(impl)]]
