@@ -94,18 +94,22 @@ def library_once(module_name: str, message_set: str, items: str) -> ClientFn:
     return once
 
 
+def _fetch_each(client: Any, items: str, params: Mapping[str, Any], meter: Meter) -> str:
+    """Workload d with anything that has imaplib's fetch and logout, logged in and selected."""
+    message_sets = map(str, range(1, params["count"] + 1))
+    digest = FetchDigest()
+    meter.start()
+    digest_in_batches(map(client.fetch, message_sets, repeat(items)), digest, meter, BATCH)
+    meter.stop()
+    client.logout()
+    return digest.hexdigest()
+
+
 def library_each(module_name: str, items: str) -> ClientFn:
     """``fetch(str(i), items)`` for every message; results digested in paused batches."""
 
     def each(params: Mapping[str, Any], meter: Meter) -> str:
-        client = _library_client(module_name, params, meter)
-        message_sets = map(str, range(1, params["count"] + 1))
-        digest = FetchDigest()
-        meter.start()
-        digest_in_batches(map(client.fetch, message_sets, repeat(items)), digest, meter, BATCH)
-        meter.stop()
-        client.logout()
-        return digest.hexdigest()
+        return _fetch_each(_library_client(module_name, params, meter), items, params, meter)
 
     each.__name__ = f"library_each[{module_name}]"
     return each
@@ -294,13 +298,7 @@ class MinimalIMAP(RawIMAP):
 def minimal_each(params: Mapping[str, Any], meter: Meter) -> str:
     client = MinimalIMAP(params["host"], params["port"], RAW_BUFFER)
     client.login(params)
-    message_sets = map(str, range(1, params["count"] + 1))
-    digest = FetchDigest()
-    meter.start()
-    digest_in_batches(map(client.fetch, message_sets, repeat(_RFC822)), digest, meter, BATCH)
-    meter.stop()
-    client.logout()
-    return digest.hexdigest()
+    return _fetch_each(client, _RFC822, params, meter)
 
 
 _RFC822 = RFC822_ITEMS.decode()
