@@ -275,9 +275,7 @@ class MinimalIMAP(RawIMAP):
     def fetch(self, message_set: str, items: str) -> tuple[str, list[Any]]:  # type: ignore[override]
         self.commands += 1
         tag = b"M%d" % self.commands
-        line = b"%s FETCH %s %s\r\n" % (tag, message_set.encode(), items.encode())
-        self.sock.sendall(line)
-        end = self.read_reply(0, tag)
+        end = RawIMAP.fetch(self, tag, message_set.encode(), items.encode(), 0)
         buf, view = self.buf, self.view
         head = _FETCH_HEAD.match(buf, 0, end)
         if head is None:
