@@ -488,6 +488,9 @@ class IMAP4:
         if uid:
             typ, dat = self._uid_command(name, message_set, parts)
         else:
+            reader = _express_reader(self)
+            if reader is not None:
+                return _express(self, reader, name, (message_set, parts), name)
             typ, dat = self._simple_command(name, message_set, parts)
         return self._untagged_response(typ, dat, name)
 
@@ -880,88 +883,7 @@ class IMAP4:
             raise self.abort(bye[-1].decode(self._encoding, "replace"))
 
     def _command(self, name: str, *args: Any) -> bytes:
-        commands = Commands
-        if self.state not in commands[name]:
-            self.literal = None
-            raise self.error(
-                "command %s illegal in state %s, only allowed in states %s"
-                % (name, self.state, ", ".join(commands[name]))
-            )
-        if self._broken is not None:
-            self.literal = None
-            raise self.abort(self._broken)
-
-        untagged = self.untagged_responses
-        if untagged:
-            if "OK" in untagged:
-                del untagged["OK"]
-            if "NO" in untagged:
-                del untagged["NO"]
-            if "BAD" in untagged:
-                del untagged["BAD"]
-            if "READ-ONLY" in untagged and not self.is_readonly:
-                raise self.readonly("mailbox status changed to READ-ONLY")
-
-        encoding = self._encoding
-        try:
-            # Every argument a str, the usual case: one join, one encode.
-            line = " ".join((name, *args)).encode(encoding)
-        except (TypeError, UnicodeEncodeError):
-            line = _command_line(name, args, encoding)
-        literal = self.literal
-        literator = None
-        closing = CRLF
-        if literal is not None:
-            self.literal = None
-            if isinstance(literal, _Utf8Literal):
-                literal = literal.data
-                line += b" UTF8 (~{%d}" % len(literal)
-                closing = b")" + CRLF
-            elif callable(literal):
-                literator = literal
-            else:
-                line += b" {%d}" % len(literal)
-        # Byte values, not b"\n": CPython tries a bytes needle as an int first, and builds
-        # and drops a TypeError every time.
-        if 10 in line or 13 in line or 0 in line:
-            _args.check_no_crlf_nul(line)  # raises
-
-        tag = self._new_tag()
-        data = tag + b" " + line
-        if self.debug >= 4:
-            self._mesg("> %r" % data)
-        else:
-            self._cmd_log.append(("> ", data, _time()))
-
-        try:
-            self.send(data + CRLF)
-        except OSError as val:
-            raise self.abort("socket error: %s" % val) from None
-
-        if literal is None:
-            return tag
-
-        while True:
-            # Wait for the continuation request, unless the command already completed.
-            while self._get_response():
-                if self.tagged_commands[tag]:
-                    return tag
-            if literator is not None:
-                try:
-                    literal = literator(self.continuation_response)
-                except Exception:
-                    self._cancel_exchange(tag)
-                    raise
-            if self.debug >= 4:
-                self._mesg("write literal size %s" % len(literal))
-            try:
-                self.send(literal)
-                self.send(closing)
-            except OSError as val:
-                raise self.abort("socket error: %s" % val) from None
-            if literator is None:
-                break
-        return tag
+        return _send_command(self, name, args, False)
 
     def _cancel_exchange(self, tag: bytes) -> None:
         """End an AUTHENTICATE exchange whose answer could not be made (a malformed challenge,
@@ -1133,59 +1055,12 @@ class IMAP4:
             try:
                 if reader is None:
                     self._get_response()
-                elif not self._take_buffered(reader, tag):
+                elif not _take_buffered(self, reader, tag):
                     self._process_response(self._read_line(reader), reader)
             except self.abort:
                 if self.debug >= 1:
                     self.print_log()
                 raise
-
-    def _take_buffered(self, reader: transport.Reader, tag: bytes) -> bool:
-        """Store what the block paths can take from the front of the buffer: runs of FETCH
-        responses that need no line-by-line care (receiving the rest of one cut short), then
-        the plain ``OK`` completing ``tag``. False when nothing was taken: the next response
-        is for the line-by-line path."""
-        if self._idle_capture:
-            return False
-        done = tag + b" OK "
-        took = False
-        while True:
-            # When nothing is buffered the reply has to be received anyway: receive it here,
-            # so that a reply arriving whole (the usual case) is taken in one go.
-            try:
-                buf, view, start, end = reader.pending()
-            except transport.Timeout:
-                if not self._waiting:
-                    self._broken = "connection out of sync: a response timed out"
-                raise
-            if start == end:
-                return took  # EOF: the line path reports it
-            values, stop, line = _resp.reply_run(
-                buf, view, start, end, done, _MAXLINE, _MAXLITERAL
-            )
-            if stop == start:
-                if buf.startswith(b"* ", start) and self._receive_rest(
-                    reader, _resp.fetch_wanted(buf, start, end)
-                ):
-                    continue
-                return took
-            reader.consume(stop - start)
-            took = True
-            log = self._cmd_log
-            now = _time()
-            if values:
-                stored = self.untagged_responses.get("FETCH")
-                if stored is None:
-                    self.untagged_responses["FETCH"] = values
-                else:
-                    stored.extend(values)
-                last = values[-1]
-                log.append(("< ", last if type(last) is bytes else b"...", now))
-            if line is not None:
-                # Exactly what the line path stores for "<tag> OK <text>".
-                log.append(("< ", line, now))
-                self.tagged_commands[tag] = ("OK", [line[len(tag) + 4 :]])
-                return True
 
     def _receive_rest(self, reader: transport.Reader, wanted: int) -> bool:
         """Receive more when a FETCH response at the front is cut short but would fit in the
@@ -1261,15 +1136,15 @@ class IMAP4:
         return tag
 
     def _simple_command(self, name: str, *args: Any) -> tuple[str, Any]:
+        if name != "LOGOUT":
+            reader = _express_reader(self)
+            if reader is not None:
+                return _express(self, reader, name, args, None)
         tag = self._command(name, *args)
         tagged = self.tagged_commands
         if tagged[tag] is None and name != "LOGOUT" and "BYE" not in self.untagged_responses:
-            # Usually one receive brings the whole reply: when the block path takes it all,
-            # the result is ready without the general response loop. What this skips
-            # (_command_complete, _get_tagged_response) is not overridden: _fast_reader
-            # checks.
             reader = self._fast_reader()
-            if reader is not None and self._take_buffered(reader, tag):
+            if reader is not None and _take_buffered(self, reader, tag):
                 result = tagged[tag]
                 if result is not None:
                     del tagged[tag]
@@ -1582,6 +1457,194 @@ def _command_line(name: str, args: tuple[Any, ...], encoding: str) -> bytes:
     return b" ".join(parts)
 
 
+def _send_command(imap: IMAP4, name: str, args: tuple[Any, ...], express: bool) -> bytes:
+    """The body of ``IMAP4._command``; ``express`` when ``_new_tag`` is known not overridden."""
+    commands = Commands
+    if imap.state not in commands[name]:
+        imap.literal = None
+        raise imap.error(
+            "command %s illegal in state %s, only allowed in states %s"
+            % (name, imap.state, ", ".join(commands[name]))
+        )
+    if imap._broken is not None:
+        imap.literal = None
+        raise imap.abort(imap._broken)
+
+    untagged = imap.untagged_responses
+    if untagged:
+        if "OK" in untagged:
+            del untagged["OK"]
+        if "NO" in untagged:
+            del untagged["NO"]
+        if "BAD" in untagged:
+            del untagged["BAD"]
+        if "READ-ONLY" in untagged and not imap.is_readonly:
+            raise imap.readonly("mailbox status changed to READ-ONLY")
+
+    encoding = imap._encoding
+    try:
+        # Every argument a str, the usual case: one join, one encode.
+        line = " ".join((name, *args)).encode(encoding)
+    except (TypeError, UnicodeEncodeError):
+        line = _command_line(name, args, encoding)
+    literal = imap.literal
+    literator = None
+    closing = CRLF
+    if literal is not None:
+        imap.literal = None
+        if isinstance(literal, _Utf8Literal):
+            literal = literal.data
+            line += b" UTF8 (~{%d}" % len(literal)
+            closing = b")" + CRLF
+        elif callable(literal):
+            literator = literal
+        else:
+            line += b" {%d}" % len(literal)
+    # Byte values, not b"\n": CPython tries a bytes needle as an int first, and builds
+    # and drops a TypeError every time.
+    if 10 in line or 13 in line or 0 in line:
+        _args.check_no_crlf_nul(line)  # raises
+
+    if express:
+        tag = imap.tagpre + b"%d" % imap.tagnum
+        imap.tagnum += 1
+        imap.tagged_commands[tag] = None
+    else:
+        tag = imap._new_tag()
+    data = tag + b" " + line
+    if imap.debug >= 4:
+        imap._mesg("> %r" % data)
+    else:
+        imap._cmd_log.append(("> ", data, _time()))
+
+    try:
+        imap.send(data + CRLF)
+    except OSError as val:
+        raise imap.abort("socket error: %s" % val) from None
+
+    if literal is None:
+        return tag
+
+    while True:
+        # Wait for the continuation request, unless the command already completed.
+        while imap._get_response():
+            if imap.tagged_commands[tag]:
+                return tag
+        if literator is not None:
+            try:
+                literal = literator(imap.continuation_response)
+            except Exception:
+                imap._cancel_exchange(tag)
+                raise
+        if imap.debug >= 4:
+            imap._mesg("write literal size %s" % len(literal))
+        try:
+            imap.send(literal)
+            imap.send(closing)
+        except OSError as val:
+            raise imap.abort("socket error: %s" % val) from None
+        if literator is None:
+            break
+    return tag
+
+
+def _express(
+    imap: IMAP4, reader: transport.Reader, name: str, args: tuple[Any, ...], wanted: Optional[str]
+) -> tuple[str, Any]:
+    """``_simple_command(name, *args)``, followed by ``_untagged_response(typ, dat, wanted)``
+    when ``wanted`` is given, in one function: see _express_reader for when it may stand in.
+
+    Most of the time of a single-message fetch is spent away from the parsing, and the less
+    code runs per command the less has to be brought back into the CPU's caches after each
+    wait for the server (measured in docs/benchmarks.rst)."""
+    tag = _send_command(imap, name, args, True)
+    untagged = imap.untagged_responses
+    if "BYE" not in untagged:
+        if wanted == "FETCH" and "FETCH" not in untagged:
+            # The usual reply to fetching one message: its values are what
+            # _untagged_response would take back out of untagged_responses.
+            buf, view, start, end = _pending(imap, reader)
+            reply = _resp.single_literal_reply(
+                buf, view, start, end, tag + b" OK ", _MAXLINE, _MAXLITERAL
+            )
+            if reply is not None:
+                values, stop, line = reply
+                reader.consume(stop - start)
+                now = _time()
+                log = imap._cmd_log
+                log.append(("< ", values[-1], now))
+                log.append(("< ", line, now))
+                del imap.tagged_commands[tag]
+                return "OK", values
+        if _take_buffered(imap, reader, tag):
+            tagged = imap.tagged_commands
+            result = tagged[tag]
+            if result is not None:
+                del tagged[tag]
+                if wanted is None:
+                    return result  # type: ignore[no-any-return]
+                if wanted in untagged:
+                    return result[0], untagged.pop(wanted)
+                return result[0], [None]
+    typ, dat = imap._command_complete(name, tag)
+    if wanted is None:
+        return typ, dat
+    return imap._untagged_response(typ, dat, wanted)
+
+
+def _pending(imap: IMAP4, reader: transport.Reader) -> tuple[bytearray, memoryview, int, int]:
+    """``reader.pending()``; a wait for the reply that times out leaves the connection out of
+    step (unless the caller is waiting for responses that may not come, as IDLE does)."""
+    try:
+        return reader.pending()
+    except transport.Timeout:
+        if not imap._waiting:
+            imap._broken = "connection out of sync: a response timed out"
+        raise
+
+
+def _take_buffered(imap: IMAP4, reader: transport.Reader, tag: bytes) -> bool:
+    """Store what the block paths can take from the front of the buffer: runs of FETCH
+    responses that need no line-by-line care (receiving the rest of one cut short), then
+    the plain ``OK`` completing ``tag``. False when nothing was taken: the next response
+    is for the line-by-line path."""
+    if imap._idle_capture:
+        return False
+    done = tag + b" OK "
+    took = False
+    while True:
+        # When nothing is buffered the reply has to be received anyway: receive it here,
+        # so that a reply arriving whole (the usual case) is taken in one go.
+        buf, view, start, end = _pending(imap, reader)
+        if start == end:
+            return took  # EOF: the line path reports it
+        values, stop, line = _resp.reply_run(
+            buf, view, start, end, done, _MAXLINE, _MAXLITERAL
+        )
+        if stop == start:
+            if buf.startswith(b"* ", start) and imap._receive_rest(
+                reader, _resp.fetch_wanted(buf, start, end)
+            ):
+                continue
+            return took
+        reader.consume(stop - start)
+        took = True
+        log = imap._cmd_log
+        now = _time()
+        if values:
+            stored = imap.untagged_responses.get("FETCH")
+            if stored is None:
+                imap.untagged_responses["FETCH"] = values
+            else:
+                stored.extend(values)
+            last = values[-1]
+            log.append(("< ", last if type(last) is bytes else b"...", now))
+        if line is not None:
+            # Exactly what the line path stores for "<tag> OK <text>".
+            log.append(("< ", line, now))
+            imap.tagged_commands[tag] = ("OK", [line[len(tag) + 4 :]])
+            return True
+
 #: The methods that make up reading a reply. The block paths stand in for all of them, so
 #: they are used only while none is overridden, by the class or on the instance.
 _READING_HOOKS = frozenset(
@@ -1595,7 +1658,35 @@ _READING_HOOKS = frozenset(
         "_command_complete",
     )
 )
+#: The methods _express stands in for: the reading methods and those that send a command
+#: and hand its result back. It is used only while none of them is overridden.
+_EXPRESS_HOOKS = _READING_HOOKS | {
+    "_command",
+    "_new_tag",
+    "_simple_command",
+    "_untagged_response",
+}
+_express_hooks_of = operator.attrgetter(*sorted(_EXPRESS_HOOKS))
+
 #: A class's reading methods, fetched in one C call (about 0.1 µs: cheap enough per reply).
 _hooks_of = operator.attrgetter(*sorted(_READING_HOOKS))
 #: The reading methods of the classes whose replies the block paths may read.
 _NATIVE_HOOKS = (_hooks_of(IMAP4), _hooks_of(IMAP4_stream))
+_NATIVE_EXPRESS = (_express_hooks_of(IMAP4), _express_hooks_of(IMAP4_stream))
+
+
+def _express_reader(imap: IMAP4) -> Optional[transport.Reader]:
+    """mailwire's reader when _express may stand in for the command methods it replaces:
+    besides what _fast_reader asks, none of ``_EXPRESS_HOOKS`` is overridden (by the class
+    or on the instance), no literal waits to be sent and IDLE is not collecting."""
+    if imap.debug >= 4 or imap.literal is not None or imap._idle_capture:
+        return None
+    if _express_hooks_of(type(imap)) not in _NATIVE_EXPRESS:
+        return None
+    if not imap.__dict__.keys().isdisjoint(_EXPRESS_HOOKS):
+        return None
+    file = imap.file
+    if type(file) is transport.Reader:
+        return file
+    return imap._native_reader()
+

@@ -1182,6 +1182,7 @@ def scenario_handlers() -> dict[str, Any]:
             "4": b"* 4 FETCH (BODY[] {%d}\r\n" % len(BIG) + BIG + b")\r\n",
             "1:200": FETCH_RUN,
             "99": b"",
+            "5": b"* 5 FETCH (UID 5 BODY[] {3}\r\nabc FLAGS (\\Seen))\r\n",
         }
         if which == "98":
             session.tagged(command, "NO", "no such message")
@@ -1193,6 +1194,7 @@ def scenario_handlers() -> dict[str, Any]:
     return {
         "FETCH": fetch,
         "NOOP": ok(b"* 5 RECENT\r\n* 6 EXISTS\r\n* OK [ALERT] hello\r\n"),
+        "CHECK": ok(b"* 2 FETCH (FLAGS (\\Deleted))\r\n"),
         "SEARCH": ok(b"* SEARCH 1 2 3\r\n"),
     }
 
@@ -1211,6 +1213,9 @@ def run_scenario(client: Any) -> list[Any]:
     note(client.fetch("1:3", "(UID BODY[])"))
     note(client.response("EXISTS"))
     note(client.fetch("4", "(BODY[])"))
+    note(client.fetch("5", "(UID BODY[] FLAGS)"))
+    note(client.check())  # an unsolicited FETCH, which the next fetch returns first
+    note(client.fetch("5", "(UID BODY[] FLAGS)"))
     note(client.fetch("1:200", "(UID FLAGS)"))
     note(client.fetch("99", "(FLAGS)"))
     note(client.fetch("98", "(FLAGS)"))
@@ -1235,6 +1240,9 @@ EXPECTED_SCENARIO = [
     ("OK", FETCH_1_3_DATA),
     ("EXISTS", [b"2", b"4"]),
     ("OK", [(b"4 (BODY[] {%d}" % len(BIG), BIG), b")"]),
+    ("OK", [(b"5 (UID 5 BODY[] {3}", b"abc"), b" FLAGS (\\Seen))"]),
+    ("OK", [b"CHECK completed"]),
+    ("OK", [b"2 (FLAGS (\\Deleted))", (b"5 (UID 5 BODY[] {3}", b"abc"), b" FLAGS (\\Seen))"]),
     ("OK", FETCH_RUN_DATA),
     ("OK", [None]),
     ("NO", [b"no such message"]),
@@ -1314,13 +1322,25 @@ def test_fetch_scenario(
 
 
 @pytest.mark.parametrize("where", ["class", "instance", "patched"])
-@pytest.mark.parametrize("hook", ["_get_response", "_command_complete", "_append_untagged"])
+@pytest.mark.parametrize(
+    "hook",
+    [
+        "_get_response",
+        "_command_complete",
+        "_append_untagged",
+        "_command",
+        "_new_tag",
+        "_simple_command",
+        "_untagged_response",
+    ],
+)
 def test_overridden_reading_hooks_see_every_response(
     imap_server: StartServer, connect: Connect, where: str, hook: str
 ) -> None:
-    """Overriding a method that reads replies turns the block paths off: the override is
-    called as often as when a readline override forces the line-by-line path (the stdlib's
-    way), and the results do not change."""
+    """Overriding a method that reads replies, or one that sends a command and hands its
+    result back, turns the block paths off: the override is called as often as when a
+    readline override forces the line-by-line path (the stdlib's way), and the results do
+    not change."""
 
     def run(cls: Any) -> tuple[list[Any], int]:
         calls: list[int] = []

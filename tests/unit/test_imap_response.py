@@ -94,6 +94,64 @@ def test_reply_run_leaves_what_is_not_a_plain_ok_of_the_tag(after: bytes) -> Non
     assert (stop, line) == (len(head), None)
 
 
+def _single(data: bytes, maxline: int = 10_000) -> object:
+    buf = bytearray(b"junk" + data + b"\r\nA1 OK stale bytes after the end\r\n")
+    reply = response.single_literal_reply(
+        buf, memoryview(buf), 4, 4 + len(data), b"A1 OK ", maxline, 1_000_000
+    )
+    if reply is None:
+        return None
+    values, stop, line = reply
+    return values, stop - 4, line
+
+
+@given(st.sampled_from([b")", b"\r", b" FLAGS (\\Seen))", b"", b"}", b"\n)", b"x}", b"\r\r)"]),
+       st.sampled_from([b"A1 OK done\r\n", b"A1 OK \r\n", b"A1 OK [X] y\r\n", b"A1 OK a\rb\r\n",
+                        b"A1 OK done", b"A2 OK done\r\n", b"* 2 FETCH (RFC822 {0}\r\n)\r\n",
+                        b"A1 NO x\r\n", b""]),
+       st.binary(max_size=12), st.integers(0, 80), st.sampled_from([10_000, 30, 12]))  # fmt: skip
+@example(b")", b"A1 OK done\r\n", b"abc", 80, 10_000)
+def test_single_literal_reply_is_reply_run_or_nothing(
+    trailer: bytes, after: bytes, literal: bytes, cut: int, maxline: int
+) -> None:
+    """The shortcut for a one-message fetch gives exactly what reply_run gives for the same
+    bytes, or leaves them to it: never a different answer, whatever the trailer, the line
+    after it, the literal's bytes, the limits or where the data is cut short."""
+    data = b"* 7 FETCH (UID 7 RFC822 {%d}\r\n" % len(literal) + literal + trailer + b"\r\n"
+    data = (data + after)[: len(data) + cut]
+    single = _single(data, maxline)
+    if single is not None:
+        buf = bytearray(b"junk" + data + b"\r\nA1 OK stale bytes after the end\r\n")
+        values, stop, line = response.reply_run(
+            buf, memoryview(buf), 4, 4 + len(data), b"A1 OK ", maxline, 1_000_000
+        )
+        assert single == (values, stop - 4, line)
+        assert line is not None and stop - 4 == len(data) - len(after) + after.find(b"\n") + 1
+
+
+def test_single_literal_reply_takes_a_one_message_fetch() -> None:
+    for trailer in (b")", b"\r", b" FLAGS (\\Seen))"):
+        data = b"* 7 FETCH (RFC822 {3}\r\nabc" + trailer + b"\r\nA1 OK done\r\n"
+        assert _single(data) == (
+            [(b"7 (RFC822 {3}", b"abc"), trailer], len(data), b"A1 OK done"
+        )
+    shared = b")\r\n"[:1]
+    assert _single(b"* 7 FETCH (RFC822 {0}\r\n)\r\nA1 OK \r\n")[0][1] is shared  # type: ignore[index]
+
+
+def test_single_literal_reply_leaves_anything_else_to_reply_run() -> None:
+    for data in (
+        b"* 1 FETCH (RFC822 {3}\r\nabc)\r\n* 2 FETCH (RFC822 {3}\r\nabc)\r\nA1 OK done\r\n",
+        b"* 1 FETCH (RFC822 {3}\r\nabc)\r\nA1 OK [READ-WRITE] done\r\n",
+        b"* 1 FETCH (RFC822 {3}\r\nabc)\r\nA1 OK done",  # tagged line cut short
+        b"* 1 FETCH (RFC822 {3}\r\nabc\r\nA1 OK done\r\n",  # empty trailer
+        b"* 1 FETCH (BODY[1] {3}\r\nabc BODY[2] {2}\r\nxy)\r\nA1 OK done\r\n",
+        b"* 1 FETCH (FLAGS ())\r\nA1 OK done\r\n",
+        b"* 3 EXISTS\r\nA1 OK done\r\n",
+    ):
+        assert _single(data) is None, data
+
+
 def test_reply_run_takes_nothing_from_a_response_it_cannot_vouch_for() -> None:
     for data in (
         b"* 1 FETCH (RFC822 {3}\r\nab",  # literal cut short
