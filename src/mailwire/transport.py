@@ -421,6 +421,10 @@ class Reader:
         # buffered are the first "buffer": the loop replaces it before receiving anything.
         target = self._view[start : start + have]
         self._start = self._end = 0  # the reader's buffer is not written to until we return
+        # A literal that filled the last receive is no reason to grow the buffer for the
+        # lines after it. Growing then put a long-lived block above the freed literals in
+        # the heap, where it kept their memory from being reused (decisions/literal-buffers).
+        self._filled = False
         out = io.BytesIO()
         filled = cap = ready = have  # pages are faulted in ahead of the receives up to `ready`
         try:

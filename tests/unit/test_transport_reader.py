@@ -205,6 +205,26 @@ def test_buffer_grows_for_lines_longer_than_it() -> None:
     assert 1000 <= len(reader._buf) <= 4 * 1024
 
 
+def test_literals_longer_than_the_buffer_do_not_grow_it() -> None:
+    """A receive that a literal fills says nothing about the lines around it: the bytes go
+    to the literal's own buffer. Growing the reader's buffer for it made a long-lived block
+    land above the freed literals in the heap, which then could not be reused (3.6 MiB more
+    at the peak of a connection alternating 8 MiB and 1 MiB literals)."""
+    literal = b"y" * 100_000
+    head = b"* 1 FETCH (BODY[] {%d}\r\n" % len(literal)
+    stream = (head + literal + b")\r\n") * 3 + b"A1 OK done\r\n"
+    # The server streams: every receive is filled to the brim.
+    source = FakeSource([stream])
+    reader = Reader(source, bufsize=64 * 1024)
+    initial = len(reader._buf)
+    for _ in range(3):
+        assert reader.readline() == head
+        assert reader.read_bounded(len(literal), 1 << 20) == literal
+        assert reader.readline() == b")\r\n"
+    assert reader.readline() == b"A1 OK done\r\n"
+    assert len(reader._buf) == initial < 64 * 1024
+
+
 def test_compaction_keeps_the_buffer_small() -> None:
     """Many short lines straddling receives: partial lines move to the front instead of the
     buffer growing."""
