@@ -344,16 +344,7 @@ class IMAP4:
         the instance, and debugging does not print every line."""
         if self.debug >= 4:
             return None
-        # Looked up on every call, not cached per class: a patch of the class
-        # (mock.patch.object(IMAP4, "_get_line", hook)) must take effect at once.
-        if _hooks_of(type(self)) not in _NATIVE_HOOKS:
-            return None
-        if not self.__dict__.keys().isdisjoint(_READING_HOOKS):
-            return None
-        file = self.file
-        if type(file) is transport.Reader:
-            return file
-        return self._native_reader()  # IMAP4_stream's reader is not self.file
+        return _unhooked_reader(self, _hooks_of, _NATIVE_HOOKS, _READING_HOOKS)
 
     # -- utility methods -------------------------------------------------------------------
 
@@ -1681,12 +1672,25 @@ def _express_reader(imap: IMAP4) -> Optional[transport.Reader]:
     or on the instance), no literal waits to be sent and IDLE is not collecting."""
     if imap.debug >= 4 or imap.literal is not None or imap._idle_capture:
         return None
-    if _express_hooks_of(type(imap)) not in _NATIVE_EXPRESS:
+    return _unhooked_reader(imap, _express_hooks_of, _NATIVE_EXPRESS, _EXPRESS_HOOKS)
+
+
+def _unhooked_reader(
+    imap: IMAP4,
+    hooks_of: Callable[[type], tuple[Any, ...]],
+    natives: tuple[tuple[Any, ...], ...],
+    names: frozenset[str],
+) -> Optional[transport.Reader]:
+    """mailwire's reader, unless one of the methods ``names`` is overridden, by the class or
+    on the instance: ``hooks_of`` gives a class's methods, ``natives`` those of mailwire's
+    classes."""
+    # Looked up on every call, not cached per class: a patch of the class
+    # (mock.patch.object(IMAP4, "_get_line", hook)) must take effect at once.
+    if hooks_of(type(imap)) not in natives:
         return None
-    if not imap.__dict__.keys().isdisjoint(_EXPRESS_HOOKS):
+    if not imap.__dict__.keys().isdisjoint(names):
         return None
     file = imap.file
     if type(file) is transport.Reader:
         return file
-    return imap._native_reader()
-
+    return imap._native_reader()  # IMAP4_stream's reader is not self.file
