@@ -580,6 +580,24 @@ def test_trickling_server_times_out_then_aborts(
     assert sent == []
 
 
+def test_single_fetch_timing_out_before_its_reply_breaks_the_connection(
+    imap_server: StartServer, connect: Connect
+) -> None:
+    """A single-message fetch whose reply comes too late (the express path's first receive)
+    leaves the connection out of step, as a late reply to any other command does."""
+    late = [Pause(0.6), b"* 1 FETCH (BODY[] {3}\r\nabc)\r\n{tag} OK FETCH completed\r\n"]
+    client = connect(mw.IMAP4, imap_server({"FETCH": late}), timeout=0.2)
+    client.login("user", "pass")
+    client.select()
+    with pytest.raises(socket.timeout):
+        client.fetch("1", "(BODY[])")
+    sent: list[bytes] = []
+    client.send = sent.append
+    with pytest.raises(mw.IMAP4.abort, match="out of sync"):
+        client.fetch("1", "(BODY[])")
+    assert sent == []
+
+
 def test_timeout_desync_deviation(
     mod: ModuleType, imap_server: StartServer, connect: Connect
 ) -> None:
