@@ -1134,6 +1134,8 @@ class IMAP4:
         tag = self._command(name, *args)
         tagged = self.tagged_commands
         if tagged[tag] is None and name != "LOGOUT" and "BYE" not in self.untagged_responses:
+            # A command method is overridden, but not the reading ones: a reply that arrived
+            # whole can still be taken without the general response loop.
             reader = self._fast_reader()
             if reader is not None and _take_buffered(self, reader, tag):
                 result = tagged[tag]
@@ -1635,6 +1637,7 @@ def _take_buffered(imap: IMAP4, reader: transport.Reader, tag: bytes) -> bool:
             log.append(("< ", line, now))
             imap.tagged_commands[tag] = ("OK", [line[len(tag) + 4 :]])
             return True
+
 
 #: The methods that make up reading a reply. The block paths stand in for all of them, so
 #: they are used only while none is overridden, by the class or on the instance.
