@@ -179,6 +179,58 @@ def fetch_wanted(buf: bytes | bytearray, start: int, end: int) -> int:
     return 0
 
 
+def _literal_response(
+    buf: bytes | bytearray,
+    view: memoryview,
+    head: re.Match[bytes],
+    start: int,
+    end: int,
+    maxline: int,
+    maxliteral: int,
+) -> Optional[tuple[tuple[bytes, bytes], bytes, int]]:
+    """The FETCH response at ``buf[start:end]`` whose first line ``head`` matched
+    (``_LITERAL_HEAD``), when it is complete: its literal, stored as ``(header, literal)``, its
+    trailer and where it ends. None for anything the line-by-line path must decide: an
+    incomplete response, a trailer that is empty or announces another literal, a line or a
+    literal over its limit."""
+    number, data, announced = head.group(1, 2, 3)
+    size = int(announced)
+    body = head.end()
+    after = body + size
+    if size > maxliteral or body - start > maxline or after + 3 > end:
+        return None
+    if buf[after + 1] == 13 and buf[after + 2] == 10:  # a one-byte trailer, as ")" mostly is
+        byte = buf[after]
+        if byte == 0x0A or byte == 0x7D:  # "\n" or "}"
+            return None
+        trailer = _BYTES[byte]  # the stdlib's slice gives CPython's shared object
+        stop = after + 3
+    else:
+        crlf = buf.find(b"\r\n", after, end)
+        if crlf <= after or crlf + 2 - after > maxline:
+            return None
+        trailer = view[after:crlf].tobytes()
+        if 10 in trailer or trailer[-1:] == b"}":  # LF
+            return None
+        stop = crlf + 2
+    return (number + b" " + data, view[body:after].tobytes()), trailer, stop
+
+
+def _done_line(
+    buf: bytes | bytearray, view: memoryview, start: int, end: int, done: bytes, maxline: int
+) -> Optional[tuple[bytes, int]]:
+    """The line at ``buf[start:end]`` without CRLF, and where it ends, when it is complete and
+    starts with ``done`` with no response code (which must also be stored as an untagged
+    response); None otherwise."""
+    text = start + len(done)
+    if not buf.startswith(done, start, end) or (text < end and buf[text] == 0x5B):  # "["
+        return None
+    newline = buf.find(b"\n", text - 1, end)
+    if newline < 0 or newline - start >= maxline or buf[newline - 1] != 13:
+        return None
+    return view[start : newline - 1].tobytes(), newline + 1
+
+
 def reply_run(
     buf: bytes | bytearray,
     view: memoryview,
@@ -193,45 +245,25 @@ def reply_run(
 
     ``values`` are the stored values of a run of FETCH responses (plain lines as
     :func:`fetch_run` takes them, or responses carrying one literal each, whichever the first
-    line calls for) and ``line`` the line after them, without CRLF, when it is complete and
-    starts with ``done`` (``b"<tag> OK "``) with no response code (which must also be stored
-    as an untagged response); otherwise None. ``stop`` is where what was taken ends;
-    ``stop == start`` when nothing was.
+    line calls for) and ``line`` the line after them (see :func:`_done_line`), or None.
+    ``stop`` is where what was taken ends; ``stop == start`` when nothing was.
     """
     values: list[Any] = []
     match = _LITERAL_HEAD.match
     head = match(buf, start, end)
     if head is not None or buf.startswith(b"* ", start):
         if head is not None:
-            # A literal follows the first line. Complete "* n FETCH (... {size}" + literal +
-            # plain trailer responses, stored as (header, literal) then the trailer. Anything
-            # else ends the run: an incomplete response, a trailer that is empty or announces
-            # another literal, a line or a literal over its limit.
+            # A literal follows the first line: a run of such responses, each stored as
+            # (header, literal) then its trailer.
             append = values.append
-            find = buf.find
             stop = start
             while head is not None:
-                number, data, announced = head.group(1, 2, 3)
-                size = int(announced)
-                body = head.end()
-                after = body + size
-                if size > maxliteral or body - stop > maxline or after > end:
+                taken = _literal_response(buf, view, head, stop, end, maxline, maxliteral)
+                if taken is None:
                     break
-                crlf = find(b"\r\n", after, end)
-                if crlf < 0 or crlf == after or crlf + 2 - after > maxline:
-                    break
-                if crlf == after + 1:
-                    byte = buf[after]
-                    if byte == 0x0A or byte == 0x7D:  # "\n" or "}"
-                        break
-                    trailer = _BYTES[byte]  # the stdlib's slice gives CPython's shared object
-                else:
-                    trailer = view[after:crlf].tobytes()
-                    if 10 in trailer or trailer[-1:] == b"}":  # LF
-                        break
-                append((number + b" " + data, view[body:after].tobytes()))
+                literal, trailer, stop = taken
+                append(literal)
                 append(trailer)
-                stop = crlf + 2
                 # Most often the tagged reply follows: spare the pattern its failing match.
                 head = match(buf, stop, end) if stop < end and buf[stop] == 0x2A else None
         else:
@@ -241,12 +273,10 @@ def reply_run(
         if not values:
             return values, start, None
         start = stop
-    text = start + len(done)
-    if buf.startswith(done, start) and (text == end or buf[text] != 0x5B):  # no "[": no code
-        newline = buf.find(b"\n", text - 1, end)
-        if newline > 0 and newline - start < maxline and buf[newline - 1] == 13:
-            return values, newline + 1, view[start : newline - 1].tobytes()
-    return values, start, None
+    line = _done_line(buf, view, start, end, done, maxline)
+    if line is None:
+        return values, start, None
+    return values, line[1], line[0]
 
 
 def single_literal_reply(
@@ -269,31 +299,11 @@ def single_literal_reply(
     head = _LITERAL_HEAD.match(buf, start, end)
     if head is None:
         return None
-    number, data, announced = head.group(1, 2, 3)
-    size = int(announced)
-    body = head.end()
-    after = body + size
-    if size > maxliteral or body - start > maxline or after + 3 > end:
+    taken = _literal_response(buf, view, head, start, end, maxline, maxliteral)
+    if taken is None:
         return None
-    if buf[after + 1] == 13 and buf[after + 2] == 10:
-        byte = buf[after]
-        if byte == 0x0A or byte == 0x7D:  # "\n" or "}"
-            return None
-        trailer = _BYTES[byte]
-        stop = after + 3
-    else:
-        crlf = buf.find(b"\r\n", after, end)
-        if crlf <= after or crlf + 2 - after > maxline:
-            return None
-        trailer = view[after:crlf].tobytes()
-        if 10 in trailer or trailer[-1:] == b"}":  # LF
-            return None
-        stop = crlf + 2
-    text = stop + len(done)
-    if not buf.startswith(done, stop, end) or (text < end and buf[text] == 0x5B):  # "["
+    literal, trailer, stop = taken
+    line = _done_line(buf, view, stop, end, done, maxline)
+    if line is None:
         return None
-    newline = buf.find(b"\n", text - 1, end)
-    if newline < 0 or newline - stop >= maxline or buf[newline - 1] != 13:
-        return None
-    literal = (number + b" " + data, view[body:after].tobytes())
-    return [literal, trailer], newline + 1, view[stop : newline - 1].tobytes()
+    return [literal, trailer], line[1], line[0]
