@@ -1137,11 +1137,10 @@ class IMAP4:
             # A command method is overridden, but not the reading ones: a reply that arrived
             # whole can still be taken without the general response loop.
             reader = self._fast_reader()
-            if reader is not None and _take_buffered(self, reader, tag):
-                result = tagged[tag]
+            if reader is not None:
+                result = _buffered_result(self, reader, tag)
                 if result is not None:
-                    del tagged[tag]
-                    return result  # type: ignore[no-any-return]
+                    return result
         return self._command_complete(name, tag)
 
     def _untagged_response(self, typ: str, dat: Any, name: str) -> tuple[str, Any]:
@@ -1569,16 +1568,11 @@ def _express(
                 log.append(("< ", line, now))
                 del imap.tagged_commands[tag]
                 return "OK", values
-        if _take_buffered(imap, reader, tag):
-            tagged = imap.tagged_commands
-            result = tagged[tag]
-            if result is not None:
-                del tagged[tag]
-                if wanted is None:
-                    return result  # type: ignore[no-any-return]
-                if wanted in untagged:
-                    return result[0], untagged.pop(wanted)
-                return result[0], [None]
+        result = _buffered_result(imap, reader, tag)
+        if result is not None:
+            if wanted is None:
+                return result
+            return imap._untagged_response(result[0], result[1], wanted)
     typ, dat = imap._command_complete(name, tag)
     if wanted is None:
         return typ, dat
@@ -1594,6 +1588,21 @@ def _pending(imap: IMAP4, reader: transport.Reader) -> tuple[bytearray, memoryvi
         if not imap._waiting:
             imap._broken = "connection out of sync: a response timed out"
         raise
+
+
+def _buffered_result(
+    imap: IMAP4, reader: transport.Reader, tag: bytes
+) -> Optional[tuple[str, list[Any]]]:
+    """The result of the command ``tag`` when the block paths could take its whole reply
+    from what arrives (see _take_buffered), as _command_complete would return it; None
+    leaves the rest of the reply to the general response loop."""
+    if not _take_buffered(imap, reader, tag):
+        return None
+    tagged = imap.tagged_commands
+    result: Optional[tuple[str, list[Any]]] = tagged[tag]
+    if result is not None:
+        del tagged[tag]
+    return result
 
 
 def _take_buffered(imap: IMAP4, reader: transport.Reader, tag: bytes) -> bool:
